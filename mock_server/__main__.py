@@ -1,0 +1,74 @@
+"""The command line: `mock-server` / `python -m mock_server` (product.md §2)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from . import __version__
+from .settings import Settings, SettingsError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="mock-server", description="Mock of the eSMS, Infobip OMNI and NXCLOUD Viber APIs.")
+    p.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8080; 0 picks a free one)")
+    p.add_argument("--config", help="TOML config file (default: the shipped fixtures/default.toml)")
+    p.add_argument("--seed", type=int, help="seed for every generated id, price and random outcome")
+    p.add_argument("--clock", choices=("real", "manual"), help="manual: time moves only via POST /_mock/clock/advance")
+    p.add_argument("--store", help="memory (default) or sqlite:PATH")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p.parse_args(argv)
+
+
+async def serve(settings: Settings) -> None:
+    from .app import create_app
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=5.0)
+    await site.start()
+    sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
+    port = sockets[0].getsockname()[1] if sockets else settings.port
+    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    print(f"listening on http://{host}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()  # stops accepting, finishes in-flight requests, cancels pending callbacks
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.load(
+            args.config,
+            overrides={"host": args.host, "port": args.port, "seed": args.seed, "clock": args.clock,
+                       "store": args.store},
+        )
+    except SettingsError as exc:
+        print(f"mock-server: {exc}", file=sys.stderr)
+        return 2
+    if settings.store != "memory":
+        print("mock-server: only --store memory is available in this version", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(settings))
+    except OSError as exc:
+        print(f"mock-server: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

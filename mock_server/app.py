@@ -1,0 +1,75 @@
+"""The application factory: the shared core, each provider at its real path root, the /_mock control API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from . import __version__, control
+from .control.routes import error_response
+from .core import Core
+from .core.clock import Clock
+from .keys import core_key, settings_key
+from .providers import PROVIDERS
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def server_header(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer names the mock and its version (stripe-mock's Stripe-Mock-Version)."""
+    response = await handler(request)
+    response.headers["X-Mock-Server"] = __version__
+    return response
+
+
+@web.middleware
+async def root_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Paths no sub-app claims (and wrong methods on /_mock) get a JSON error, never aiohttp's text page."""
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed as exc:
+        return error_response(405, f"{request.method} is not allowed on {request.path}; allowed: "
+                                   f"{', '.join(sorted(exc.allowed_methods))}")
+    except web.HTTPNotFound:
+        return error_response(404, f"nothing here: {request.path} is neither a provider endpoint nor under /_mock")
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "body larger than [server] max_body_bytes")
+
+
+async def redirect_to_ui(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/_mock/ui/")
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
+    """Build the whole mock: shared core, providers at their real paths, the /_mock control API and UI."""
+    settings = settings or Settings.load()
+    core = Core.build(settings, clock=clock)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[server_header, root_errors])
+    app[settings_key] = settings
+    app[core_key] = core
+    app.cleanup_ctx.append(_core_background)
+    for provider in PROVIDERS:
+        app.add_subapp(provider.ROOT, provider.create_app(core))
+    app.add_subapp(control.ROOT, control.create_app())
+    app.router.add_get("/", redirect_to_ui)
+    return app
+
+
+async def _core_background(app: web.Application) -> AsyncIterator[None]:
+    core = app[core_key]
+    await core.start()
+    task = asyncio.get_running_loop().create_task(core.scheduler.run(), name="mock-scheduler")
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    await core.stop()

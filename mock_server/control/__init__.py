@@ -1,0 +1,15 @@
+"""The control API at /_mock (product.md §5): inspect and steer the mock; JSON in and out, `{"error": ...}` on bad input."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .routes import add_routes, control_errors
+
+ROOT = "/_mock"
+
+
+def create_app() -> web.Application:
+    app = web.Application(middlewares=[control_errors])
+    add_routes(app)
+    return app

@@ -1,0 +1,223 @@
+"""Control API handlers: health, messages, callbacks, rules, clock, reset (product.md §5, §5.1)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from .. import __version__
+from ..core.clock import iso_utc
+from ..core.models import Status
+from ..core.rules import RuleError
+from ..core.errors import reason_header
+from ..httputil import BodyError, json_response, parse_json, read_bytes
+from ..keys import core_key
+
+log = logging.getLogger(__name__)
+
+PROVIDER_NAMES = ("esms", "infobip", "nxcloud")
+MAX_LIMIT = 10_000
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_response(status: int, message: str) -> web.Response:
+    return json_response({"error": message}, status=status, headers=reason_header(message))
+
+
+@web.middleware
+async def control_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ControlError as exc:
+        return error_response(exc.status, exc.message)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "body larger than [server] max_body_bytes")
+    except web.HTTPMethodNotAllowed as exc:
+        return error_response(405, f"{request.method} is not allowed on {request.path}; allowed: {', '.join(sorted(exc.allowed_methods))}")
+    except web.HTTPNotFound:
+        return error_response(404, f"no control endpoint at {request.path}")
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal error in the mock (see its log)")
+
+
+async def read_body(request: web.Request, schema: str | None = None) -> dict[str, Any]:
+    try:
+        body = parse_json(await read_bytes(request))
+    except BodyError as exc:
+        raise ControlError(413 if exc.kind == "too_large" else 400, exc.reason) from None
+    if not isinstance(body, dict):
+        raise ControlError(400, "the body must be a JSON object")
+    if schema:
+        violations = request.config_dict[core_key].schemas.validate(f"control/{schema}", body)
+        if violations:
+            raise ControlError(400, violations[0].message)
+    return body
+
+
+def _limit(request: web.Request, default: int | None = None) -> int | None:
+    raw = request.query.get("limit")
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ControlError(400, f"limit must be an integer, not {raw!r}") from None
+    if not 1 <= value <= MAX_LIMIT:
+        raise ControlError(400, f"limit must be between 1 and {MAX_LIMIT}")
+    return value
+
+
+# --- health ----------------------------------------------------------------------------------------------------------
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness, version, uptime, clock and counts."""
+    core = request.config_dict[core_key]
+    messages = list(core.store.all())
+    return json_response({
+        "status": "ok",
+        "version": __version__,
+        "uptime_seconds": round(time.time() - core.started_at, 3),
+        "clock": {"mode": "manual" if core.clock.manual else "real", "now": iso_utc(core.clock.now())},
+        "counts": {
+            "messages": len(messages),
+            "by_provider": dict(Counter(m.provider for m in messages)),
+            "by_status": dict(Counter(m.status.value for m in messages)),
+            "scheduled": len(core.scheduler),
+            "callbacks_attempted": len(core.callbacks.attempts),
+            "callbacks_pending": core.callbacks.pending,
+            "rules": len(core.outcomes.rules),
+        },
+    })
+
+
+# --- messages --------------------------------------------------------------------------------------------------------
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    """Stored messages, newest first; filters provider, phone (either form), status, limit."""
+    core = request.config_dict[core_key]
+    provider = request.query.get("provider") or None
+    if provider is not None and provider not in PROVIDER_NAMES:
+        raise ControlError(400, f"provider must be one of {', '.join(PROVIDER_NAMES)}")
+    status = request.query.get("status") or None
+    if status is not None and status not in {s.value for s in Status}:
+        raise ControlError(400, f"status must be one of {', '.join(s.value for s in Status)}")
+    items, total = core.store.query(
+        provider=provider,
+        phone=request.query.get("phone") or None,
+        status=Status(status) if status else None,
+        limit=_limit(request, 100),
+    )
+    return json_response({"items": [m.to_json() for m in items], "total": total})
+
+
+async def get_message(request: web.Request) -> web.Response:
+    """One message by id; `latest` is the newest."""
+    core = request.config_dict[core_key]
+    message_id = request.match_info["id"]
+    message = core.store.latest() if message_id == "latest" else core.store.get(message_id)
+    if message is None:
+        raise ControlError(404, "no messages yet" if message_id == "latest" else f"no message {message_id!r}")
+    return json_response(message.to_json())
+
+
+async def delete_messages(request: web.Request) -> web.Response:
+    """Forget every message."""
+    return json_response({"deleted": request.config_dict[core_key].clear_messages()})
+
+
+# --- callbacks -------------------------------------------------------------------------------------------------------
+
+
+async def list_callbacks(request: web.Request) -> web.Response:
+    """Every callback attempt, newest first; filters message_id, limit."""
+    core = request.config_dict[core_key]
+    message_id = request.query.get("message_id") or None
+    items = [a for a in reversed(core.callbacks.attempts) if message_id is None or a.message_id == message_id]
+    limit = _limit(request, None)
+    return json_response({"items": [a.to_json() for a in items[:limit]], "total": len(items)})
+
+
+# --- rules -----------------------------------------------------------------------------------------------------------
+
+
+async def list_rules(request: web.Request) -> web.Response:
+    """Active outcome rules, newest first (the newest matching rule wins)."""
+    rules = request.config_dict[core_key].outcomes.rules
+    return json_response({"items": [r.to_json() for r in reversed(rules)], "total": len(rules)})
+
+
+async def add_rule(request: web.Request) -> web.Response:
+    """Add an outcome rule; answers it with its id (201)."""
+    body = await read_body(request, "rule.request")
+    try:
+        rule = request.config_dict[core_key].outcomes.add_rule(body)
+    except RuleError as exc:
+        raise ControlError(400, str(exc)) from None
+    return json_response(rule.to_json(), status=201)
+
+
+async def delete_rules(request: web.Request) -> web.Response:
+    """Remove every rule."""
+    outcomes = request.config_dict[core_key].outcomes
+    count = len(outcomes.rules)
+    outcomes.rules.clear()
+    return json_response({"deleted": count})
+
+
+async def delete_rule(request: web.Request) -> web.Response:
+    """Remove one rule."""
+    rule_id = request.match_info["id"]
+    if not request.config_dict[core_key].outcomes.remove_rule(rule_id):
+        raise ControlError(404, f"no rule {rule_id!r}")
+    return json_response({"deleted": 1})
+
+
+# --- clock and reset -------------------------------------------------------------------------------------------------
+
+
+async def get_clock(request: web.Request) -> web.Response:
+    core = request.config_dict[core_key]
+    return json_response({"now": iso_utc(core.clock.now()), "mode": "manual" if core.clock.manual else "real"})
+
+
+async def advance_clock(request: web.Request) -> web.Response:
+    """Move the mock clock forward by `seconds`; everything that fell due has happened when this answers."""
+    body = await read_body(request, "clock_advance.request")
+    return json_response({"now": iso_utc(request.config_dict[core_key].advance(float(body["seconds"])))})
+
+
+async def reset(request: web.Request) -> web.Response:
+    """Back to the configured start state (product.md §9)."""
+    request.config_dict[core_key].reset()
+    return json_response({"status": "reset"})
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/health", health)
+    r.add_get("/messages", list_messages)
+    r.add_delete("/messages", delete_messages)
+    r.add_get("/messages/{id}", get_message)
+    r.add_get("/callbacks", list_callbacks)
+    r.add_get("/rules", list_rules)
+    r.add_post("/rules", add_rule)
+    r.add_delete("/rules", delete_rules)
+    r.add_delete("/rules/{id}", delete_rule)
+    r.add_get("/clock", get_clock)
+    r.add_post("/clock/advance", advance_clock)
+    r.add_post("/reset", reset)

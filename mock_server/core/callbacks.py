@@ -1,0 +1,213 @@
+"""Callbacks, delivery reports and receipts, sent in the background with timeout, retries and an attempt log.
+
+Providers build a neutral `CallbackRequest` (eSMS: GET with query parameters; Infobip and NXCLOUD: POST JSON) and
+`enqueue` it; the dispatcher sends it outside any client request, retries connection errors, timeouts, 5xx and 429
+with back-off on the mock clock (product.md §9), and records every try as a `CallbackAttempt`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import urlencode, urlsplit
+
+import aiohttp
+from yarl import URL
+
+from .. import __version__
+from .clock import Clock
+from .events import CALLBACK_ATTEMPTED, EventBus
+from .lifecycle import Scheduler
+from .models import CallbackAttempt, Message
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"viber-mock-server/{__version__}"
+
+
+@dataclass
+class CallbackRequest:
+    provider: str  # whose documented retry schedule applies with schedule = "provider"
+    kind: str  # "callback" (eSMS), "report" (Infobip), "dr" / "mo" (NXCLOUD)
+    method: str
+    url: str
+    query: list[tuple[str, str]] = field(default_factory=list)  # appended to url in this exact order
+    json_body: Any = None  # sent as compact JSON when not None
+    headers: dict[str, str] = field(default_factory=dict)
+    message_id: str | None = None  # the stored message it reports on
+    body_bytes: bytes | None = None  # exact body, when the provider signs it (NXCLOUD)
+
+    def full_url(self) -> str:
+        if not self.query:
+            return self.url
+        # The callback URL may carry its own query already (e.g. ?token=...): the provider's parameters follow it.
+        sep = "&" if "?" in self.url else "?"
+        return self.url + sep + urlencode(self.query)
+
+    def body(self) -> bytes | None:
+        if self.body_bytes is not None:
+            return self.body_bytes
+        if self.json_body is None:
+            return None
+        return json.dumps(self.json_body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def fast_backoff(attempt: int) -> float:
+    """Seconds before try `attempt + 1`: 0.5, 1, 2, 4 ... capped at 30 (product.md §9)."""
+    return min(0.5 * 2 ** (attempt - 1), 30.0)
+
+
+def _infobip_backoff(attempt: int) -> float:
+    # Infobip OAS, notifyUrl: "1min + (1min * retryNumber * retryNumber)".
+    return 60.0 + 60.0 * attempt * attempt
+
+
+# schedule = "provider": each provider's documented (or, where silent, inferred) retry intervals.
+PROVIDER_BACKOFF: dict[str, Callable[[int], float]] = {
+    "infobip": _infobip_backoff,
+    "esms": lambda attempt: 60.0,  # eSMS documents "up to 5 retries" but no interval (spec/providers/esms.md §4)
+    "nxcloud": lambda attempt: 60.0,  # NXCLOUD's sibling callbacks retry every minute (spec/providers/nxcloud.md §3.3)
+}
+
+
+class CallbackDispatcher:
+    """Sends callbacks with bounded concurrency; never raises into the caller; logs every attempt."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        scheduler: Scheduler,
+        events: EventBus,
+        timeout: float = 5.0,
+        max_attempts: int = 5,
+        schedule: str = "fast",
+        allow_hosts: list[str] | None = None,
+        concurrency: int = 64,
+        log_size: int = 10_000,
+        lookup: Callable[[str], Message | None] = lambda _id: None,
+    ) -> None:
+        self.clock = clock
+        self.scheduler = scheduler
+        self.events = events
+        self.timeout = timeout
+        self.max_attempts = max(1, max_attempts)
+        self.schedule = schedule
+        self.allow_hosts = [h.lower() for h in (allow_hosts or [])]
+        self._sem = asyncio.Semaphore(concurrency)
+        self._lookup = lookup  # message id -> message, to attach attempts to it
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._log_size = log_size
+        self.reset()
+
+    def reset(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        self.attempts: deque[CallbackAttempt] = deque(maxlen=self._log_size)  # every try, oldest first
+        self.pending = 0  # callbacks sent or owed but not finished (delivered or given up)
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            headers={"User-Agent": USER_AGENT},
+            connector=aiohttp.TCPConnector(limit=0, force_close=False),
+            auto_decompress=True,
+        )
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def backoff(self, provider: str, attempt: int) -> float:
+        if self.schedule == "provider":
+            return PROVIDER_BACKOFF.get(provider, fast_backoff)(attempt)
+        return fast_backoff(attempt)
+
+    def enqueue(self, request: CallbackRequest) -> None:
+        """Send `request` now, in the background."""
+        self.pending += 1
+        self._spawn(request, 1)
+
+    def _spawn(self, request: CallbackRequest, attempt: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._attempt(request, attempt))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _host_allowed(self, url: str) -> bool:
+        if not self.allow_hosts:
+            return True
+        host = (urlsplit(url).hostname or "").lower()
+        return host in self.allow_hosts
+
+    async def _attempt(self, request: CallbackRequest, attempt: int) -> None:
+        url = request.full_url()
+        body = request.body()
+        headers = dict(request.headers)
+        if request.json_body is not None and "Content-Type" not in headers:
+            headers["Content-Type"] = "application/json"
+        record = CallbackAttempt(
+            message_id=request.message_id,
+            url=url,
+            method=request.method,
+            attempt=attempt,
+            at=self.clock.now(),
+            kind=request.kind,
+            request={"headers": headers, "body": body.decode("utf-8", "replace") if body is not None else None},
+        )
+        retryable = False
+        if not self._host_allowed(url):
+            record.error = f"host not allowed: {urlsplit(url).hostname} is not in [callbacks] allow_hosts"
+        elif self._session is None:
+            record.error = "dispatcher not running"
+        else:
+            started = time.perf_counter()
+            async with self._sem:
+                try:
+                    async with self._session.request(
+                        request.method,
+                        URL(url, encoded=True),
+                        data=body,
+                        headers=headers,
+                        timeout=aiohttp.ClientTimeout(total=self.timeout),
+                        allow_redirects=False,
+                    ) as resp:
+                        record.status = resp.status
+                        record.response_body = (await resp.content.read(1024)).decode("utf-8", "replace")
+                except asyncio.TimeoutError:
+                    record.error = f"timeout after {self.timeout:g} s"
+                    retryable = True
+                except (aiohttp.ClientError, OSError, ValueError) as exc:
+                    record.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    retryable = True
+            record.latency_ms = int((time.perf_counter() - started) * 1000)
+        if record.status is not None:
+            record.delivered = 200 <= record.status < 300
+            retryable = record.status >= 500 or record.status == 429
+        give_up = not record.delivered and (not retryable or attempt >= self.max_attempts)
+        record.final = record.delivered or give_up
+        if give_up:
+            record.error = (record.error or f"HTTP {record.status}") + f"; gave up after {attempt} attempt(s)"
+        self._record(record)
+        if record.final:
+            self.pending -= 1
+        else:
+            delay = self.backoff(request.provider, attempt)
+            self.scheduler.after(delay, lambda _due: self._spawn(request, attempt + 1))
+
+    def _record(self, record: CallbackAttempt) -> None:
+        self.attempts.append(record)
+        message = self._lookup(record.message_id) if record.message_id else None
+        if message is not None:
+            message.callbacks.append(record)
+        self.events.publish(CALLBACK_ATTEMPTED, record.to_json())

@@ -1,0 +1,59 @@
+"""Provider errors as data: a code table entry plus why the mock refused, rendered by one function per provider."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+REASON_HEADER = "X-Mock-Reason"
+
+
+class ProviderError(Exception):
+    """Raised by a provider's handlers; its error middleware renders `code` in the provider's envelope."""
+
+    def __init__(self, code: Any, reason: str, *, http_status: int | None = None, **extra: Any) -> None:
+        super().__init__(reason)
+        self.code = code  # a member of the provider's code Enum
+        self.reason = reason  # goes into X-Mock-Reason: the field and the rule
+        self.http_status = http_status  # overrides the table's HTTP status (framework-level failures)
+        self.extra = extra  # values the provider's template needs (e.g. the phone for 108)
+
+
+Render = Callable[[ProviderError], web.StreamResponse]
+
+
+def reason_header(reason: str) -> dict[str, str]:
+    """X-Mock-Reason, made safe for a header line (no CR/LF, ASCII only)."""
+    safe = " ".join(reason.split()).encode("ascii", "backslashreplace").decode("ascii")
+    return {REASON_HEADER: safe[:1000]}
+
+
+def error_middleware(render: Render, *, not_found: Callable[[web.Request], ProviderError],
+                     method_not_allowed: Callable[[web.Request], ProviderError],
+                     too_large: Callable[[web.Request], ProviderError],
+                     internal: Callable[[web.Request], ProviderError]) -> Any:
+    """A provider sub-app's middleware: every failure leaves in that provider's envelope, never as a traceback."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ProviderError as exc:
+            return render(exc)
+        except web.HTTPRequestEntityTooLarge:
+            return render(too_large(request))
+        except web.HTTPMethodNotAllowed:
+            return render(method_not_allowed(request))
+        except web.HTTPNotFound:
+            return render(not_found(request))
+        except web.HTTPException:
+            raise
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            return render(internal(request))
+
+    return middleware

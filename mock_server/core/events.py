@@ -1,0 +1,63 @@
+"""The event bus: message.created, message.updated, callback.attempted, reset, for the UI, SSE and waiting tests."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+MESSAGE_CREATED = "message.created"
+MESSAGE_UPDATED = "message.updated"
+CALLBACK_ATTEMPTED = "callback.attempted"
+RESET = "reset"
+
+
+@dataclass(slots=True)
+class Event:
+    type: str  # one of the constants above
+    data: dict[str, Any]  # the same summary shape the control API serves
+    seq: int = 0  # increasing per bus, so a subscriber can tell it missed nothing
+
+
+@dataclass
+class Subscription:
+    queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(maxsize=10_000))
+    dropped: int = 0  # events lost because the subscriber did not keep up
+
+
+class EventBus:
+    """Fan-out to subscribers; publishing never blocks, a slow subscriber loses events (and is told how many)."""
+
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
+        self._seq = 0
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription()
+        self._subs.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+
+    def publish(self, type_: str, data: dict[str, Any]) -> None:
+        self._seq += 1
+        event = Event(type_, data, self._seq)
+        for sub in self._subs:
+            try:
+                sub.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                sub.dropped += 1
+
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 5.0) -> Event:
+        """Wait for the next event matching `predicate` (subscribe before triggering what you wait for)."""
+        sub = self.subscribe()
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    event = await sub.queue.get()
+                    if predicate(event):
+                        return event
+        finally:
+            self.unsubscribe(sub)

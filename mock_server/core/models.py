@@ -1,0 +1,120 @@
+"""Provider-neutral records: a message, its status changes and its callback attempts (product.md §5.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .clock import iso_utc
+
+
+class Status(str, Enum):
+    """Neutral statuses; each provider's codec maps them to its own vocabulary."""
+
+    ACCEPTED = "accepted"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    SEEN = "seen"
+    UNDELIVERABLE = "undeliverable"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+    @property
+    def final(self) -> bool:
+        # DELIVERED is final for the sender (the report fires) even though SEEN may follow it.
+        return self in FINAL_STATUSES
+
+    @property
+    def success(self) -> bool:
+        return self in (Status.DELIVERED, Status.SEEN)
+
+
+FINAL_STATUSES = frozenset({Status.DELIVERED, Status.SEEN, Status.UNDELIVERABLE, Status.EXPIRED, Status.REJECTED})
+
+
+@dataclass(slots=True)
+class StatusChange:
+    status: Status
+    at: float  # mock-clock epoch seconds
+    channel: str | None = None  # set when the change happened on another channel (Infobip failover)
+    detail: str | None = None  # why, in words (e.g. "rule r_3", "magic number 55501")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status.value, "at": iso_utc(self.at)}
+        if self.channel:
+            out["channel"] = self.channel
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass(slots=True)
+class CallbackAttempt:
+    message_id: str | None  # the message it reports on (None for callbacks not tied to one message)
+    url: str
+    method: str
+    attempt: int  # 1 for the first try
+    at: float  # mock-clock time the try started
+    status: int | None = None  # HTTP status received, None when no answer
+    error: str | None = None  # connection error, timeout, "host not allowed", ...
+    latency_ms: int = 0
+    kind: str = "callback"  # provider's word: "callback" (eSMS), "report" (Infobip), "dr" / "mo" (NXCLOUD)
+    request: dict[str, Any] = field(default_factory=dict)  # what was sent: params or json, headers
+    response_body: str | None = None  # first KB of the answer
+    final: bool = False  # no more tries will follow (delivered, or gave up)
+    delivered: bool = False  # a 2xx was received
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "kind": self.kind,
+            "url": self.url,
+            "method": self.method,
+            "attempt": self.attempt,
+            "status": self.status,
+            "error": self.error,
+            "at": iso_utc(self.at),
+            "latency_ms": self.latency_ms,
+            "delivered": self.delivered,
+            "final": self.final,
+            "request": self.request,
+            "response_body": self.response_body,
+        }
+
+
+@dataclass(slots=True)
+class Message:
+    id: str  # "m_" + hex, ours
+    provider: str  # esms | infobip | nxcloud
+    provider_id: str  # what the provider calls it: eSMS SMSID, Infobip messageId, NXCLOUD requestId
+    account: str  # api key / username / access key
+    phone: str  # as the client sent it
+    phone_intl: str  # international digits, for matching both forms
+    channel: str  # viber | sms (the channel currently tried)
+    content: dict[str, Any]  # text, image, button_text, button_url, ... (neutral names)
+    created_at: float
+    status: Status = Status.ACCEPTED
+    history: list[StatusChange] = field(default_factory=list)
+    callbacks: list[CallbackAttempt] = field(default_factory=list)
+    batch_id: str | None = None  # groups the messages of one request: SMSID, bulkId
+    meta: dict[str, Any] = field(default_factory=dict)  # provider-only facts (callback URL, RequestId, price, ...)
+    raw_request: Any = None  # the request body as received, for the inbox
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "provider_id": self.provider_id,
+            "account": self.account,
+            "phone": self.phone,
+            "channel": self.channel,
+            "content": self.content,
+            "status": self.status.value,
+            "created_at": iso_utc(self.created_at),
+            "history": [h.to_json() for h in self.history],
+            "callbacks": [c.to_json() for c in self.callbacks],
+            "batch_id": self.batch_id,
+            "meta": self.meta,
+            "raw_request": self.raw_request,
+        }

@@ -1,0 +1,145 @@
+"""What happens to a message: explicit rules -> magic numbers -> seeded probability mix -> delivered (product.md §4).
+
+Magic numbers, by the last five digits of the recipient's number, national or international form:
+
+    55500 delivered            55503 rejected at submit (invalid number)     55506 blocked / blocklisted
+    55501 undeliverable        55504 delivered, then seen                    55507 out of balance
+    55502 expires (validity)   55505 delivered slowly (after 10 minutes)     55508 provider transient failure
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .phones import international, last5, phone_keys
+
+# Outcomes that end the message at submit: the provider answers the send with its own rejection code.
+SUBMIT_OUTCOMES = frozenset({"rejected", "blocked", "no_balance", "provider_error"})
+# Outcomes that go through the delivery lifecycle (lifecycle.plan_for).
+DELIVERY_OUTCOMES = frozenset({"delivered", "seen", "undeliverable", "expired", "slow"})
+OUTCOMES = SUBMIT_OUTCOMES | DELIVERY_OUTCOMES
+
+MAGIC_NUMBERS: dict[str, str] = {
+    "55500": "delivered",
+    "55501": "undeliverable",
+    "55502": "expired",
+    "55503": "rejected",
+    "55504": "seen",
+    "55505": "slow",
+    "55506": "blocked",
+    "55507": "no_balance",
+    "55508": "provider_error",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: str  # one of OUTCOMES
+    source: str  # "rule r_1", "magic number 55501", "mix", "default": shown in history and X-Mock-Reason
+
+
+@dataclass
+class Rule:
+    id: str
+    outcome: str
+    phone: str | None = None  # exact number, either form
+    phone_pattern: str | None = None  # regular expression searched in the international and the national form
+    provider: str | None = None
+    channel: str | None = None
+    times: int | None = None  # remaining uses; None = permanent
+    used: int = 0  # how many messages it decided
+    _regex: re.Pattern[str] | None = field(default=None, repr=False)
+
+    def matches(self, provider: str, channel: str, phone: str) -> bool:
+        if self.provider and self.provider != provider:
+            return False
+        if self.channel and self.channel != channel:
+            return False
+        if self.phone and not (phone_keys(self.phone) & phone_keys(phone)):
+            return False
+        if self._regex is not None and not any(self._regex.search(k) for k in phone_keys(phone) | {phone}):
+            return False
+        return True
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id}
+        for key in ("phone", "phone_pattern", "provider", "channel"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        out["outcome"] = self.outcome
+        out["times"] = self.times
+        out["used"] = self.used
+        return out
+
+
+class RuleError(ValueError):
+    """A rule the control API must refuse, with a message naming the field."""
+
+
+class Outcomes:
+    """The decision procedure, with its explicit rules and its seeded random mix."""
+
+    def __init__(self, *, seed: int | None, mix: dict[str, float] | None = None) -> None:
+        self._seed = seed
+        self.mix = dict(mix or {})
+        self.reset()
+
+    def reset(self) -> None:
+        self.rules: list[Rule] = []  # oldest first; the newest matching rule wins
+        self._ids = itertools.count(1)
+        self.rng = random.Random(self._seed)
+
+    def add_rule(self, spec: dict[str, Any]) -> Rule:
+        outcome = spec.get("outcome")
+        if outcome not in OUTCOMES:
+            raise RuleError(f"outcome must be one of {sorted(OUTCOMES)}")
+        if not spec.get("phone") and not spec.get("phone_pattern") and not spec.get("provider"):
+            raise RuleError("a rule needs phone, phone_pattern or provider")
+        regex = None
+        if spec.get("phone_pattern") is not None:
+            try:
+                regex = re.compile(spec["phone_pattern"])
+            except re.error as exc:
+                raise RuleError(f"phone_pattern is not a valid regular expression: {exc}") from None
+        rule = Rule(
+            id=f"r_{next(self._ids)}",
+            outcome=outcome,
+            phone=spec.get("phone"),
+            phone_pattern=spec.get("phone_pattern"),
+            provider=spec.get("provider"),
+            channel=spec.get("channel"),
+            times=spec.get("times"),
+            _regex=regex,
+        )
+        self.rules.append(rule)
+        return rule
+
+    def remove_rule(self, rule_id: str) -> bool:
+        before = len(self.rules)
+        self.rules = [r for r in self.rules if r.id != rule_id]
+        return len(self.rules) != before
+
+    def decide(self, provider: str, channel: str, phone: str) -> Decision:
+        for rule in reversed(self.rules):
+            if rule.matches(provider, channel, phone):
+                rule.used += 1
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times <= 0:
+                        self.rules.remove(rule)
+                return Decision(rule.outcome, f"rule {rule.id}")
+        magic = MAGIC_NUMBERS.get(last5(international(phone)))
+        if magic:
+            return Decision(magic, f"magic number {last5(phone)}")
+        if self.mix:
+            roll = self.rng.random()
+            acc = 0.0
+            for outcome, share in self.mix.items():
+                acc += share
+                if roll < acc:
+                    return Decision(outcome, "probability mix")
+        return Decision("delivered", "default")

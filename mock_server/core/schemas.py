@@ -1,0 +1,127 @@
+"""The schema registry: every JSON Schema under schemas/ loaded and compiled once, at start-up.
+
+Violations come back typed by kind, each with the exact field path (`Phones[1]`, `destinations[0].to.phoneNumber`),
+so each provider maps them to its own code (localstack's typed validation errors, stripe-mock's compile-once router).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+
+# Which kinds come first when a body has several problems: a missing field is reported before a wrong type of
+# another, and so on, so the provider code a client sees does not depend on dict order.
+_KIND_ORDER = {"required": 0, "type": 1, "enum": 2, "const": 2, "pattern": 3, "format": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    path: str  # the field, e.g. "Phones[1]" or "messageData.text"; "" for the body itself
+    kind: str  # the JSON Schema keyword that failed: required, type, enum, pattern, maxLength, ...
+    message: str  # plain words, naming the field and the rule
+    field: str  # the last name in the path ("Phones" for "Phones[1]"), for code tables keyed by field
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def format_path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _to_violation(error: ValidationError) -> Violation:
+    parts = list(error.absolute_path)
+    kind = str(error.validator)
+    if kind == "required":
+        # jsonschema reports a missing member at its parent; name the missing member itself.
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        parts.append(missing)
+        path = format_path(parts)
+        return Violation(path, kind, f"{path} is required", missing)
+    path = format_path(parts)
+    names = [p for p in parts if isinstance(p, str)]
+    field = names[-1] if names else ""
+    where = path or "the body"
+    custom = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+    if isinstance(custom, str):
+        return Violation(path, kind, f"{where}: {custom}", field)
+    if kind == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return Violation(path, kind, f"{where} must be of type {expected}, got {_json_type(error.instance)}", field)
+    if kind == "additionalProperties":
+        return Violation(path, kind, f"{where}: {error.message}", field)
+    return Violation(path, kind, f"{where}: {error.message}", field)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+class UnknownSchema(KeyError):
+    pass
+
+
+class SchemaRegistry:
+    """Compiled validators by name: `esms/send_multiple_sms_ott.request` for schemas/esms/send_multiple_sms_ott.request.json."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        documents: dict[str, dict[str, Any]] = {}
+        for path in sorted(root.rglob("*.json")):
+            name = path.relative_to(root).with_suffix("").as_posix()
+            documents[name] = json.loads(path.read_text(encoding="utf-8"))
+        resources = [(doc["$id"], Resource.from_contents(doc)) for doc in documents.values() if "$id" in doc]
+        registry: Registry = Registry().with_resources(resources)
+        self.documents = documents
+        self._validators = {}
+        for name, doc in documents.items():
+            Draft202012Validator.check_schema(doc)
+            self._validators[name] = Draft202012Validator(doc, registry=registry)
+
+    def names(self) -> list[str]:
+        return sorted(self._validators)
+
+    def validate(self, name: str, instance: Any) -> list[Violation]:
+        """Every violation of schema `name`, most relevant first (missing fields, then types, then values)."""
+        try:
+            validator = self._validators[name]
+        except KeyError:
+            raise UnknownSchema(name) from None
+        errors = list(validator.iter_errors(instance))
+        violations = [_to_violation(leaf) for e in errors for leaf in _leaves(e)]
+        violations.sort(key=lambda v: (_KIND_ORDER.get(v.kind, 9), v.path))
+        return violations
+
+
+def _leaves(error: ValidationError) -> list[ValidationError]:
+    # For oneOf/anyOf failures the useful message is the best sub-error, not "is not valid under any of the given schemas"
+    if error.context:
+        from jsonschema.exceptions import best_match
+
+        best = best_match(error.context)
+        if best is not None:
+            return _leaves(best)
+    return [error]

@@ -1,0 +1,10 @@
+"""The emulated providers, each a sub-app mounted at its real path root (STYLE.md §4.2)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import esms
+
+# Each module has NAME, ROOT (its real path root) and create_app(core) -> web.Application.
+PROVIDERS: tuple[ModuleType, ...] = (esms,)

@@ -1,0 +1,94 @@
+"""eSMS state: accounts and balances, registered brandnames, RequestId dedup; the callback on each final state."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from ...core import Core, ProviderHooks
+from ...core.callbacks import CallbackRequest
+from ...core.models import Message, Status, StatusChange
+from . import codec
+
+log = logging.getLogger(__name__)
+
+NAME = "esms"
+DEDUP_WINDOW = 24 * 3600.0  # a RequestId blocks duplicates for 24 h (esms.md §2a, "valid for blocking for 24 hours")
+DEFAULT_VIBER_PRICE = 470  # VND; the Viber callback sample's TotalPrice=470.0000 for one message (esms.md §4)
+
+
+@dataclass
+class Account:
+    api_key: str
+    secret_key: str
+    brandnames: list[str]  # registered Viber brandnames (GetListBrandname Type 23)
+    balance: Decimal  # VND
+    user_id: int  # GetBalance's UserID
+    other_brandnames: list[dict[str, Any]] = field(default_factory=list)  # non-Viber entries for GetListBrandname
+
+
+class EsmsBackend:
+    """Everything eSMS remembers besides the messages themselves (which live in the core store)."""
+
+    def __init__(self, core: Core, config: Mapping[str, Any]) -> None:
+        self.core = core
+        self.config = config
+        self.price = codec.money(config.get("viber_price", DEFAULT_VIBER_PRICE))
+        self.reset()
+        core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset))
+
+    def reset(self) -> None:
+        self.accounts: dict[str, Account] = {}  # api_key -> account, from [[esms.accounts]]
+        for i, raw in enumerate(self.config.get("accounts", ())):
+            account = Account(
+                api_key=str(raw["api_key"]),
+                secret_key=str(raw["secret_key"]),
+                brandnames=[str(b) for b in raw.get("brandnames", ())],
+                balance=Decimal(str(raw.get("balance", 0))),
+                user_id=int(raw.get("user_id", 10000 + i)),
+                other_brandnames=list(raw.get("other_brandnames", ())),
+            )
+            self.accounts[account.api_key] = account
+        self.request_ids: dict[tuple[str, str], float] = {}  # (api_key, RequestId) -> mock time first accepted
+
+    def authenticate(self, api_key: str, secret_key: str) -> Account | None:
+        account = self.accounts.get(api_key)
+        if account is None or account.secret_key != secret_key:
+            return None
+        return account
+
+    def is_duplicate(self, account: Account, request_id: str) -> bool:
+        seen = self.request_ids.get((account.api_key, request_id))
+        return seen is not None and self.core.clock.now() - seen < DEDUP_WINDOW
+
+    def remember_request(self, account: Account, request_id: str) -> None:
+        self.request_ids[(account.api_key, request_id)] = self.core.clock.now()
+
+    def batch(self, account: Account, smsid: str) -> list[Message]:
+        return [m for m in self.core.store.batch(NAME, smsid) if m.account == account.api_key]
+
+    def on_status(self, message: Message, change: StatusChange) -> None:
+        """One callback per phone once its final state is known (product.md §9); SEEN adds nothing for eSMS."""
+        if not change.status.final or change.status == Status.SEEN or message.meta.get("callback_sent"):
+            return
+        url = message.meta.get("callback_url", "")
+        if not url:
+            return
+        message.meta["callback_sent"] = True
+        if urlsplit(url).scheme not in ("http", "https"):
+            message.meta["callback_skipped"] = f"CallbackUrl {url!r} is not an http(s) URL"
+            return
+        batch = self.core.store.batch(NAME, message.batch_id or "")
+        self.core.callbacks.enqueue(
+            CallbackRequest(
+                provider=NAME,
+                kind="callback",
+                method="GET",  # esms.md §4: HTTP GET, everything in the query string, no body
+                url=url,
+                query=codec.callback_query(message, batch, self.price),
+                message_id=message.id,
+            )
+        )

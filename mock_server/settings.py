@@ -1,0 +1,153 @@
+"""Settings: command-line flag > environment (MOCK_SERVER_<NAME>) > config file (TOML) > shipped defaults (product.md §9)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .resources import default_config_path
+
+ENV_PREFIX = "MOCK_SERVER_"
+
+
+@dataclass(frozen=True)
+class Timing:
+    accept_to_sent: float = 0.2  # seconds of mock time from accepted to sent
+    sent_to_final: float = 0.5  # seconds of mock time from sent to the final state (and delivered -> seen)
+    default_validity: float = 86400.0  # when a provider names no validity period, a never-delivered message expires
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    timeout: float = 5.0
+    max_attempts: int = 5  # every try, the first included
+    schedule: str = "fast"  # "fast" (0.5 s, 1 s, 2 s ... capped at 30 s) or "provider" (documented schedules)
+    allow_hosts: tuple[str, ...] = ()  # empty = any host
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    config: Path | None = None  # the TOML file these settings came from (None = shipped defaults)
+    seed: int | None = None
+    clock: str = "real"  # real | manual
+    store: str = "memory"  # memory | sqlite:PATH
+    max_body_bytes: int = 1024 * 1024
+    timing: Timing = field(default_factory=Timing)
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+    outcome_mix: Mapping[str, float] = field(default_factory=dict)  # [outcomes] mix: seeded probability shares
+    providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # raw [esms], [infobip], [nxcloud]
+
+    @classmethod
+    def load(
+        cls,
+        config: str | Path | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> "Settings":
+        """Build settings from a TOML file (or the shipped one), then the environment, then explicit overrides."""
+        env = os.environ if env is None else env
+        overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+        config = overrides.get("config") or env.get(ENV_PREFIX + "CONFIG") or config
+        path = Path(config) if config else default_config_path()
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+        settings = cls.from_dict(data, config=Path(config) if config else None)
+        flat: dict[str, Any] = {}
+        for name, conv in _FLAGS.items():
+            if ENV_PREFIX + name.upper() in env:
+                flat[name] = env[ENV_PREFIX + name.upper()]
+        flat.update({k: v for k, v in overrides.items() if k in _FLAGS})
+        try:
+            changes = {name: _FLAGS[name](value) for name, value in flat.items()}
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        return replace(settings, **changes)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, config: Path | None = None) -> "Settings":
+        """Settings from a parsed config document (the shape of product.md §3)."""
+        server = data.get("server", {})
+        timing = data.get("timing", {})
+        callbacks = data.get("callbacks", {})
+        try:
+            return cls(
+                host=str(server.get("host", cls.host)),
+                port=int(server.get("port", cls.port)),
+                config=config,
+                seed=_opt_int(server.get("seed")),
+                clock=_clock(server.get("clock", "real")),
+                store=str(server.get("store", "memory")),
+                max_body_bytes=int(server.get("max_body_bytes", 1024 * 1024)),
+                timing=Timing(
+                    accept_to_sent=float(timing.get("accept_to_sent", Timing.accept_to_sent)),
+                    sent_to_final=float(timing.get("sent_to_final", Timing.sent_to_final)),
+                    default_validity=float(timing.get("default_validity", Timing.default_validity)),
+                ),
+                callbacks=CallbackSettings(
+                    timeout=float(callbacks.get("timeout", CallbackSettings.timeout)),
+                    max_attempts=int(callbacks.get("max_attempts", CallbackSettings.max_attempts)),
+                    schedule=_choice("callbacks.schedule", callbacks.get("schedule", "fast"), ("fast", "provider")),
+                    allow_hosts=tuple(str(h) for h in callbacks.get("allow_hosts", ())),
+                ),
+                outcome_mix={str(k): float(v) for k, v in data.get("outcomes", {}).get("mix", {}).items()},
+                providers={name: data.get(name, {}) for name in ("esms", "infobip", "nxcloud")},
+            )
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"invalid configuration: {exc}") from None
+
+    def provider(self, name: str) -> Mapping[str, Any]:
+        """The raw config section of one provider (`[esms]`, `[[esms.accounts]]`, ...): each provider parses its own."""
+        return self.providers.get(name, {})
+
+
+class SettingsError(ValueError):
+    """A configuration problem, reported on one line and exit status 2 by the CLI."""
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+def _clock(value: Any) -> str:
+    return _choice("clock", value, ("real", "manual"))
+
+
+def _store(value: Any) -> str:
+    value = str(value)
+    if value != "memory" and not value.startswith("sqlite:"):
+        raise ValueError(f"store must be 'memory' or 'sqlite:PATH', not {value!r}")
+    return value
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return str(value)
+
+
+def _port(value: Any) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be 0..65535, not {port}")
+    return port
+
+
+# The settings a flag or MOCK_SERVER_<NAME> can set, with their converters.
+_FLAGS = {
+    "host": str,
+    "port": _port,
+    "seed": _opt_int,
+    "clock": _clock,
+    "store": _store,
+    "max_body_bytes": int,
+}

@@ -20,8 +20,9 @@ class BodyError(Exception):
 async def read_bytes(request: web.Request) -> bytes:
     try:
         return await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise BodyError("too_large", f"body larger than the {exc.max_size} bytes allowed ([server] max_body_bytes)") from None
+    except web.HTTPRequestEntityTooLarge:
+        limit = getattr(request, "_client_max_size", None)
+        raise BodyError("too_large", f"body larger than the {limit} bytes allowed ([server] max_body_bytes)") from None
 
 
 def parse_json(raw: bytes) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -46,3 +47,464 @@ async def test_delivered_callback_reaches_listener_with_documented_query(mock_cl
         ("TotalPrice", "470.0000"), ("TotalReceiver", "1"), ("TotalSent", "1"), ("RequestId", "r-1"),
         ("TypeId", "23"), ("telcoid", "2"), ("phonenumber", "0901255500"),
     ]
+
+
+# --- the seeds' own examples, verbatim with sandbox credentials ------------------------------------------------------
+
+
+async def test_seed_000_curl_body_verbatim(mock_client, callback_receiver):
+    # shared/seeds/000: the EN "Send message via Viber" curl, placeholders filled with sandbox values.
+    raw = (
+        '{\n    "ApiKey": "ESMS_SANDBOX_KEY",\n    "SecretKey": "ESMS_SANDBOX_SECRET",\n'
+        '    "Brandname": "BAT DONG SAN GIA TOT",\n    "SmsType": "23",\n    "Content": "Xin chao \\r\\nBan co 1 uu dai",\n'
+        '    "OttImgUrl": "https://example.com/a.png",\n    "OttLabel": "Xem ngay",\n    "OttUrl": "https://example.com/deal",\n'
+        '    "Phones": [\n        "0901255500","0918255500","0765455500"\n    ],\n    "IsSandBox": "0",\n'
+        '    "RequestId": "seed-000",\n    "CallbackUrl": "' + callback_receiver.url + '/cb"\n}'
+    )
+    resp = await mock_client.post(SEND, data=raw, headers={"Content-Type": "application/json"})
+    body = await resp.json()
+    assert resp.status == 200 and body["CodeResult"] == "100" and body["CountRegenerate"] == 0
+    listed = await (await mock_client.get("/_mock/messages", params={"provider": "esms"})).json()
+    assert listed["total"] == 3
+    assert {m["content"]["button_text"] for m in listed["items"]} == {"Xem ngay"}
+    assert listed["items"][0]["meta"]["layout"] == "Text - Image - Button"
+
+
+async def test_seed_001_vn_curl_with_cookie_header(mock_client):
+    # shared/seeds/001: the VN page's curl sends an ASP.NET session cookie and IsSandBox "0".
+    resp = await mock_client.post(
+        SEND,
+        data='{"ApiKey":"ESMS_SANDBOX_KEY","Brandname":"MOCKBRAND","Content":"Noi dung","IsSandBox":"0",'
+             '"OttImgUrl":"https://example.com/i.jpg","OttLabel":"Mua","OttUrl":"https://example.com",'
+             '"Phones":["0901255500"],"SecretKey":"ESMS_SANDBOX_SECRET","CallbackUrl":"","SmsType":"23"}',
+        headers={"Content-Type": "application/json", "Cookie": "ASP.NET_SessionId=4nga3iwpro5vka3xffydrsgq"},
+    )
+    assert (await resp.json())["CodeResult"] == "100"
+
+
+async def test_seed_002_get_url_verbatim(mock_client, callback_receiver, advance):
+    # shared/seeds/002: the GET form, with its OTT* spellings, singular Phone and Sandbox.
+    resp = await mock_client.get(
+        "/MainService.svc/json/SendMultipleMessage_V4_get?SmsType=23&OTTUrl=https://example.com/b"
+        "&OTTImgUrl=https://example.com/i.png&Phone=0961255500&Content=Hello&ApiKey=ESMS_SANDBOX_KEY"
+        "&SecretKey=ESMS_SANDBOX_SECRET&Brandname=MOCKBRAND&OTTLabel=Open"
+        f"&CallbackUrl={callback_receiver.url}/get-cb&Sandbox=0"
+    )
+    body = await resp.json()
+    assert resp.status == 200 and body["CodeResult"] == "100"
+    await advance(1)
+    (hit,) = await callback_receiver.wait_for(1)
+    assert hit.params["telcoid"] == "1" and hit.params["phonenumber"] == "0961255500"
+
+
+# --- variants --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [
+    "/MainService.svc/json/Send_Multiple_Sms_OTT",
+    "/MainService.svc/json/Send_Multiple_Sms_OTT/",
+    "/MainService.svc/JSON/send_multiple_sms_ott/",
+    "/MainService.svc/json/SendMultipleMessage_V4_post_json/",
+    "/MainService.svc/json/SendMultipleMessage_V4_post_json",
+])
+async def test_post_paths_with_and_without_trailing_slash(mock_client, path):
+    status, body, _ = await send(mock_client, viber(), path)
+    assert (status, body["CodeResult"]) == (200, "100")
+
+
+async def test_get_query_names_are_case_insensitive(mock_client):
+    resp = await mock_client.get(
+        "/MainService.svc/json/SendMultipleMessage_V4_get",
+        params={"APIKEY": KEY, "SECRETKEY": SECRET, "BRANDNAME": "MOCKBRAND", "SMSTYPE": "23", "PHONE": "84901255500",
+                "CONTENT": "Hi", "sandbox": "0", "CallBackUrl": ""},
+    )
+    assert (await resp.json())["CodeResult"] == "100"
+
+
+async def test_v4_post_json_single_phone_and_numbers_as_numbers(mock_client):
+    body = {"ApiKey": KEY, "SecretKey": SECRET, "Brandname": "MOCKBRAND", "SmsType": 23, "Content": "Hi",
+            "Phone": "0901255500", "Sandbox": 0, "IsUnicode": 0, "RequestId": None, "campaignid": None}
+    status, out, _ = await send(mock_client, body, "/MainService.svc/json/SendMultipleMessage_V4_post_json/")
+    assert (status, out["CodeResult"]) == (200, "100")
+
+
+async def test_ottlabel_in_either_casing(mock_client):
+    for label_key, url_key, img_key in (("OttLabel", "OttUrl", "OttImgUrl"), ("OTTLabel", "OTTUrl", "OTTImgUrl")):
+        body = viber(**{label_key: "Go", url_key: "https://example.com", img_key: "https://example.com/x.png"})
+        status, out, _ = await send(mock_client, body)
+        assert out["CodeResult"] == "100", label_key
+    latest = await (await mock_client.get("/_mock/messages/latest")).json()
+    assert latest["content"] == {"text": "Hello", "image": "https://example.com/x.png", "button_text": "Go",
+                                 "button_url": "https://example.com"}
+
+
+@pytest.mark.parametrize("fields", [
+    {"Content": "Only text"},
+    {"Content": ..., "OttImgUrl": "https://example.com/only-image.png"},
+    {"OttUrl": "https://example.com", "OttLabel": "Go"},
+    {"OttUrl": "https://example.com", "OttLabel": "Go", "OttImgUrl": "https://example.com/x.png"},
+])
+async def test_the_four_layouts_are_accepted(mock_client, fields):
+    status, body, _ = await send(mock_client, viber(**fields))
+    assert body["CodeResult"] == "100"
+
+
+@pytest.mark.parametrize("fields, reason_part", [
+    ({"OttLabel": "Go"}, "OttLabel"),
+    ({"OttUrl": "https://example.com"}, "OttUrl"),
+    ({"OttImgUrl": "https://example.com/x.png"}, "OttImgUrl"),
+    ({"Content": ..., "OttUrl": "https://e.com", "OttLabel": "Go"}, "button needs Content"),
+    ({"Content": ..., "OttImgUrl": "http://example.com/insecure.png"}, "https"),
+    ({"Content": ""}, "nothing"),
+])
+async def test_undocumented_layouts_and_http_images_answer_118(mock_client, fields, reason_part):
+    status, body, headers = await send(mock_client, viber(**fields))
+    assert status == 200
+    assert body == {"CodeResult": "118", "CountRegenerate": 0, "ErrorMessage": "Unsupported message type"}
+    assert reason_part in headers["X-Mock-Reason"]
+
+
+# --- codes -----------------------------------------------------------------------------------------------------------
+
+
+async def test_101_wrong_secret_exact_body(mock_client):
+    resp = await mock_client.post(SEND, json=viber(SecretKey="nope"))
+    assert resp.status == 200
+    assert await resp.text() == '{"CodeResult":"101","CountRegenerate":0,"ErrorMessage":"Authorize Failed"}'
+    assert "SecretKey" in resp.headers["X-Mock-Reason"]
+
+
+async def test_101_missing_api_key(mock_client):
+    status, body, headers = await send(mock_client, viber(ApiKey=...))
+    assert body == {"CodeResult": "101", "CountRegenerate": 0, "ErrorMessage": "Authorize Failed"}
+    assert headers["X-Mock-Reason"] == "ApiKey is required"
+
+
+async def test_104_unknown_brandname_exact_body(mock_client):
+    resp = await mock_client.post(SEND, json=viber(Brandname="NOT REGISTERED"))
+    assert await resp.text() == '{"CodeResult":"104","CountRegenerate":0,"ErrorMessage":"Brand name code is not exist"}'
+    assert "Brandname" in resp.headers["X-Mock-Reason"]
+
+
+async def test_300_missing_sms_type_and_118_other_type(mock_client):
+    _, body, headers = await send(mock_client, viber(SmsType=...))
+    assert body == {"CodeResult": "300", "CountRegenerate": 0, "ErrorMessage": "Missing message type"}
+    assert headers["X-Mock-Reason"] == "SmsType is required"
+    _, body, headers = await send(mock_client, viber(SmsType="2"))
+    assert body["CodeResult"] == "118" and "only 23" in headers["X-Mock-Reason"]
+
+
+@pytest.mark.parametrize("phone", ["+84901255500", "090125550", "09012555000", "841255500", "abc", ""])
+async def test_108_phone_format(mock_client, phone):
+    _, body, headers = await send(mock_client, viber(Phones=["0901255500", phone]))
+    assert body == {"CodeResult": "108", "CountRegenerate": 0, "ErrorMessage": f"The phone number {phone} is not valid."}
+    assert "phone" in headers["X-Mock-Reason"]
+
+
+async def test_108_no_phones(mock_client):
+    _, body, _ = await send(mock_client, viber(Phones=[]))
+    assert body["CodeResult"] == "108"
+
+
+async def test_103_balance_runs_out_and_balance_queries_agree(mock_client):
+    poor = {"ApiKey": "ESMS_POOR_KEY", "SecretKey": "ESMS_POOR_SECRET"}
+    _, body, _ = await send(mock_client, viber(**poor))
+    assert body["CodeResult"] == "100"
+    _, body, headers = await send(mock_client, viber(**poor))
+    assert body == {"CodeResult": "103", "CountRegenerate": 0, "ErrorMessage": "Not enough balance"}
+    assert "balance 30" in headers["X-Mock-Reason"]
+    resp = await mock_client.get("/MainService.svc/json/GetBalance/ESMS_POOR_KEY/ESMS_POOR_SECRET")
+    assert await resp.text() == '{"Balance":30,"CodeResponse":"100","UserID":10001}'
+
+
+async def test_balance_goes_down_by_price_per_phone(mock_client):
+    _, body, _ = await send(mock_client, viber(Phones=["0901255500", "0911255500", "0921255500"]))
+    assert body["CodeResult"] == "100"
+    resp = await mock_client.post("/MainService.svc/json/GetBalance_json", json={"ApiKey": KEY, "SecretKey": SECRET})
+    assert await resp.json() == {"Balance": 1000000 - 3 * 470, "CodeResponse": "100", "UserID": 9999}
+
+
+async def test_124_request_id_repeated_within_24h_then_free_again(mock_client, advance):
+    _, body, _ = await send(mock_client, viber(RequestId="dup-1"))
+    assert body["CodeResult"] == "100"
+    _, body, headers = await send(mock_client, viber(RequestId="dup-1"))
+    assert body == {"CodeResult": "124", "CountRegenerate": 0, "ErrorMessage": "Request exist 1"}
+    assert "dup-1" in headers["X-Mock-Reason"]
+    await advance(24 * 3600 - 1)
+    _, body, _ = await send(mock_client, viber(RequestId="dup-1"))
+    assert body["CodeResult"] == "124"
+    await advance(2)
+    _, body, _ = await send(mock_client, viber(RequestId="dup-1"))
+    assert body["CodeResult"] == "100"
+
+
+async def test_request_id_longer_than_50(mock_client):
+    _, body, _ = await send(mock_client, viber(RequestId="x" * 51))
+    assert body == {"CodeResult": "159", "CountRegenerate": 0, "ErrorMessage": "RequestId is too long"}
+
+
+@pytest.mark.parametrize("phone, code, message", [
+    ("0901255503", "108", "The phone number 0901255503 is not valid."),
+    ("0901255506", "99", "Phone number is blocked"),
+    ("0901255507", "103", "Not enough balance"),
+    ("0901255508", "99", "Unknown error, please retry"),
+])
+async def test_magic_numbers_rejected_at_submit(mock_client, phone, code, message):
+    _, body, headers = await send(mock_client, viber(Phones=[phone]))
+    assert body == {"CodeResult": code, "CountRegenerate": 0, "ErrorMessage": message}
+    assert "magic number" in headers["X-Mock-Reason"]
+    listed = await (await mock_client.get("/_mock/messages")).json()
+    assert listed["total"] == 0
+
+
+# --- sandbox ---------------------------------------------------------------------------------------------------------
+
+
+async def test_sandbox_is_answered_but_not_stored_charged_or_called_back(mock_client, callback_receiver, advance):
+    _, body, headers = await send(mock_client, viber(IsSandBox="1", CallbackUrl=callback_receiver.url, RequestId="sb"))
+    assert body["CodeResult"] == "100" and list(body) == ["CodeResult", "CountRegenerate", "SMSID"]
+    await advance(60)
+    assert (await (await mock_client.get("/_mock/messages")).json())["total"] == 0
+    resp = await mock_client.get("/MainService.svc/json/GetSendStatus",
+                                 params={"RefId": body["SMSID"], "ApiKey": KEY, "SecretKey": SECRET})
+    assert await resp.json() == {"CodeResponse": "105", "SMSID": body["SMSID"]}
+    balance = await (await mock_client.get(f"/MainService.svc/json/GetBalance/{KEY}/{SECRET}")).json()
+    assert balance["Balance"] == 1000000
+    assert callback_receiver.requests == []
+    _, body, _ = await send(mock_client, viber(RequestId="sb"))  # a sandbox RequestId does not block a real one
+    assert body["CodeResult"] == "100"
+
+
+async def test_sandbox_still_validates(mock_client):
+    _, body, _ = await send(mock_client, viber(IsSandBox=1, SecretKey="bad"))
+    assert body["CodeResult"] == "101"
+
+
+async def test_misnamed_sandbox_on_ott_endpoint_is_a_real_send_and_flagged(mock_client):
+    status, body, headers = await send(mock_client, viber(Sandbox="1"))
+    assert body["CodeResult"] == "100"
+    assert "IsSandBox" in headers["X-Mock-Warning"]
+    assert (await (await mock_client.get("/_mock/messages")).json())["total"] == 1
+
+
+# --- lifecycle and callbacks -----------------------------------------------------------------------------------------
+
+
+async def test_one_callback_per_phone_with_running_totals(mock_client, callback_receiver, advance):
+    _, body, _ = await send(mock_client, viber(Phones=["0901255500", "0981255501"], CallbackUrl=callback_receiver.url))
+    await advance(1)
+    hits = await callback_receiver.wait_for(2)
+    by_phone = {h.params["phonenumber"]: h.params for h in hits}
+    assert set(by_phone) == {"0901255500", "0981255501"}
+    last = hits[1].params
+    assert (last["SendSuccess"], last["SendFailed"], last["TotalReceiver"], last["TotalSent"], last["TotalPrice"]) == (
+        "1", "1", "2", "2", "470.0000")
+    assert by_phone["0981255501"]["telcoid"] == "1"
+
+
+async def test_callback_retried_on_503_with_backoff_on_the_mock_clock(mock_client, callback_receiver, advance):
+    callback_receiver.respond_with(503, 500)
+    await send(mock_client, viber(CallbackUrl=callback_receiver.url))
+    await advance(1)
+    await callback_receiver.wait_for(1)
+    await _wait_attempts(mock_client, 1)
+    await advance(0.5)  # fast back-off: 0.5 s, then 1 s
+    await callback_receiver.wait_for(2)
+    await _wait_attempts(mock_client, 2)
+    await advance(1)
+    hits = await callback_receiver.wait_for(3)
+    assert hits[0].query == hits[2].query
+    attempts = await _wait_attempts(mock_client, 3)
+    assert [(a["attempt"], a["status"], a["delivered"]) for a in reversed(attempts)] == [
+        (1, 503, False), (2, 500, False), (3, 200, True)]
+
+
+async def test_callback_gives_up_after_max_attempts(mock_client, callback_receiver, advance):
+    callback_receiver.respond_with(500, 500, 500, 500, 500, 500)
+    await send(mock_client, viber(CallbackUrl=callback_receiver.url))
+    await advance(1)
+    for n in range(1, 6):
+        await callback_receiver.wait_for(n)
+        await _wait_attempts(mock_client, n)
+        await advance(30)
+    attempts = await _wait_attempts(mock_client, 5)
+    assert attempts[0]["final"] and "gave up after 5 attempt(s)" in attempts[0]["error"]
+    assert len(callback_receiver.requests) == 5
+
+
+async def test_callback_not_retried_on_404(mock_client, callback_receiver, advance):
+    callback_receiver.respond_with(404)
+    await send(mock_client, viber(CallbackUrl=callback_receiver.url))
+    await advance(1)
+    await callback_receiver.wait_for(1)
+    attempts = await _wait_attempts(mock_client, 1)
+    assert attempts[0]["final"] and not attempts[0]["delivered"]
+    await advance(60)
+    assert len(callback_receiver.requests) == 1
+
+
+async def test_undeliverable_and_expired_callbacks_count_as_failed(mock_client, callback_receiver, advance):
+    await send(mock_client, viber(Phones=["0901255501"], CallbackUrl=callback_receiver.url))
+    await advance(1)
+    (hit,) = await callback_receiver.wait_for(1)
+    assert (hit.params["SendSuccess"], hit.params["SendFailed"], hit.params["TotalPrice"]) == ("0", "1", "0.0000")
+    await send(mock_client, viber(Phones=["0901255502"], CallbackUrl=callback_receiver.url))
+    await advance(3600)
+    assert len(callback_receiver.requests) == 1  # not expired yet: the default validity is 24 h
+    await advance(86400)
+    hits = await callback_receiver.wait_for(2)
+    assert hits[1].params["SendFailed"] == "1"
+    latest = await (await mock_client.get("/_mock/messages/latest")).json()
+    assert [h["status"] for h in latest["history"]] == ["accepted", "sent", "expired"]
+
+
+async def test_slow_magic_number_delivers_after_ten_minutes(mock_client, advance):
+    await send(mock_client, viber(Phones=["0901255505"]))
+    await advance(599)
+    assert (await (await mock_client.get("/_mock/messages/latest")).json())["status"] == "sent"
+    await advance(1)
+    assert (await (await mock_client.get("/_mock/messages/latest")).json())["status"] == "delivered"
+
+
+async def test_seen_magic_number(mock_client, advance):
+    await send(mock_client, viber(Phones=["0901255504"]))
+    await advance(5)
+    latest = await (await mock_client.get("/_mock/messages/latest")).json()
+    assert [h["status"] for h in latest["history"]] == ["accepted", "sent", "delivered", "seen"]
+
+
+async def test_send_date_in_the_future_holds_the_message(mock_client, mock_clock, advance):
+    from datetime import datetime, timedelta, timezone
+
+    later = datetime.fromtimestamp(mock_clock.now() + 3600, timezone(timedelta(hours=7)))
+    await send(mock_client, viber(SendDate=later.strftime("%Y-%m-%d %H:%M:%S")))
+    await advance(60)
+    assert (await (await mock_client.get("/_mock/messages/latest")).json())["status"] == "accepted"
+    await advance(3600)
+    assert (await (await mock_client.get("/_mock/messages/latest")).json())["status"] == "delivered"
+
+
+async def _wait_attempts(client: Any, n: int) -> list[dict[str, Any]]:
+    """The receiver records a request before the mock records the attempt; wait on the mock's event stream."""
+    from mock_server.keys import core_key
+
+    core = client.app[core_key]
+    if len(core.callbacks.attempts) < n:
+        await core.events.wait_for(lambda e: e.type == "callback.attempted" and len(core.callbacks.attempts) >= n)
+    listed = await (await client.get("/_mock/callbacks")).json()
+    assert listed["total"] >= n
+    return listed["items"]
+
+
+# --- status queries --------------------------------------------------------------------------------------------------
+
+
+async def test_get_send_status_follows_the_lifecycle(mock_client, advance):
+    _, body, _ = await send(mock_client, viber(Phones=["0901255500", "0901255501"]))
+    smsid = body["SMSID"]
+    url = "/MainService.svc/json/GetSendStatus"
+    q = {"RefId": smsid, "ApiKey": KEY, "SecretKey": SECRET}
+    assert await (await mock_client.get(url, params=q)).text() == (
+        f'{{"CodeResponse":"100","SMSID":"{smsid}","SendFailed":0,"SendStatus":2,"SendSuccess":0,'
+        '"TotalPrice":0.0000,"TotalReceiver":2,"TotalSent":0}')
+    await advance(0.3)
+    assert (await (await mock_client.get(url, params=q)).json())["SendStatus"] == 7
+    await advance(1)
+    assert await (await mock_client.get(url, params=q)).text() == (
+        f'{{"CodeResponse":"100","SMSID":"{smsid}","SendFailed":1,"SendStatus":5,"SendSuccess":1,'
+        '"TotalPrice":470.0000,"TotalReceiver":2,"TotalSent":2}')
+
+
+async def test_get_send_status_errors(mock_client):
+    url = "/MainService.svc/json/GetSendStatus"
+    resp = await mock_client.get(url, params={"RefId": "abc", "ApiKey": KEY, "SecretKey": "x"})
+    assert await resp.text() == '{"CodeResponse":"101","SMSID":"abc"}'
+    resp = await mock_client.get(url, params={"refid": "abc", "apikey": KEY, "secretkey": SECRET})
+    assert await resp.text() == '{"CodeResponse":"105","SMSID":"abc"}'
+
+
+async def test_receiver_status(mock_client, advance):
+    _, body, _ = await send(mock_client, viber(Phones=["84901255500", "0981255501"]))
+    url = "/MainService.svc/json/GetSmsReceiverStatus_get"
+    q = {"ApiKey": KEY, "SecretKey": SECRET, "RefId": body["SMSID"]}
+    await advance(1)
+    out = await (await mock_client.get(url, params=q)).json()
+    assert out == {"CodeResult": "100", "ReceiverList": [
+        {"IsSent": True, "NetworkName": "Mobifone", "Phone": "0901255500", "Retry": 0, "SentResult": True},
+        {"IsSent": True, "NetworkName": "Viettel", "Phone": "0981255501", "Retry": 0, "SentResult": False},
+    ]}
+    resp = await mock_client.get(url, params={**q, "SecretKey": "no"})
+    assert await resp.text() == '{"CodeResult":"101","ErrorMessage":"Authorize Failed"}'
+
+
+async def test_balance_errors_and_brandname_list(mock_client):
+    resp = await mock_client.get("/MainService.svc/json/GetBalance/ESMS_SANDBOX_KEY/wrong")
+    assert await resp.text() == '{"Balance":0,"CodeResponse":"101","ErrorMessage":"Authorize Failed"}'
+    resp = await mock_client.post("/MainService.svc/json/GetBalance_json", json={"ApiKey": KEY})
+    assert (await resp.json())["CodeResponse"] == "101"
+    resp = await mock_client.get(f"/MainService.svc/json/GetListBrandname/{KEY}/{SECRET}")
+    assert await resp.json() == {"CodeResponse": "100", "ListBrandName": [
+        {"Brandname": "BAT DONG SAN GIA TOT", "Type": 23}, {"Brandname": "MOCKBRAND", "Type": 23},
+        {"Brandname": "Baotrixemay", "Type": 2}, {"Brandname": "QC_ONLINE", "Type": 1}]}
+    resp = await mock_client.get(f"/MainService.svc/json/GetListBrandname/{KEY}/nope")
+    assert await resp.text() == '{"CodeResponse":"101","ErrorMessage":"Authorize Failed"}'
+
+
+# --- bad input -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data, ctype, status, reason_part", [
+    (b'{"ApiKey": ', "application/json", 400, "malformed JSON"),
+    (b"", "application/json", 400, "empty"),
+    (b"[1,2]", "application/json", 400, "JSON object"),
+    (b"\xff\xfe{}", "application/json", 400, "UTF-8"),
+    (b'{"ApiKey": "k"}', "text/plain", 400, "Content-Type"),
+    (b"ApiKey=k&SecretKey=s", "application/x-www-form-urlencoded", 400, "Content-Type"),
+    (b"[" * 10000 + b"]" * 10000, "application/json", 400, "JSON"),
+    (b'{"Phones": "0901255500", "ApiKey": "k", "SecretKey": "s", "Brandname": "b", "SmsType": "23"}',
+     "application/json", 400, "Phones must be of type array"),
+    (b'{"ApiKey": {"a": 1}, "SecretKey": "s", "Brandname": "b", "SmsType": "23", "Phones": []}',
+     "application/json", 400, "ApiKey must be of type"),
+    (b'{"ApiKey": "k", "SecretKey": "s", "Brandname": "b", "SmsType": "23", "Phones": [["x"]]}',
+     "application/json", 400, "Phones[0]"),
+    (b'{"a": NaN}', "application/json", 400, "NaN"),
+])
+async def test_bad_bodies_get_the_esms_envelope(mock_client, data, ctype, status, reason_part):
+    resp = await mock_client.post(SEND, data=data, headers={"Content-Type": ctype})
+    assert resp.status == status
+    assert await resp.json() == {"CodeResult": "99", "CountRegenerate": 0, "ErrorMessage": "Request Error"}
+    assert reason_part in resp.headers["X-Mock-Reason"]
+
+
+async def test_5_mib_body_is_refused_with_413_and_server_keeps_serving(mock_client):
+    await send(mock_client, viber())
+    big = b'{"Content": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    resp = await mock_client.post(SEND, data=io.BytesIO(big), headers={"Content-Type": "application/json"})
+    assert resp.status == 413
+    assert await resp.json() == {"CodeResult": "99", "CountRegenerate": 0, "ErrorMessage": "Request Entity Too Large"}
+    assert "max_body_bytes" in resp.headers["X-Mock-Reason"]
+    _, body, _ = await send(mock_client, viber())
+    assert body["CodeResult"] == "100"
+    assert (await (await mock_client.get("/_mock/messages")).json())["total"] == 2
+
+
+@pytest.mark.parametrize("method, path, status, reason_part", [
+    ("GET", SEND, 405, "POST only"),
+    ("PUT", "/MainService.svc/json/GetBalance_json", 405, "POST only"),
+    ("POST", "/MainService.svc/json/GetBalance/k/s", 405, "GET only"),
+    ("GET", "/MainService.svc/json/NoSuchOperation", 404, "unknown eSMS operation"),
+    ("GET", "/MainService.svc/xml/GetBalance/k/s", 404, "/xml/"),
+    ("GET", "/MainService.svc/json/GetBalance/only-one", 404, "path segment"),
+    ("GET", "/MainService.svc/help", 404, "no eSMS endpoint"),
+])
+async def test_wrong_verbs_and_unknown_operations(mock_client, method, path, status, reason_part):
+    resp = await mock_client.request(method, path)
+    assert resp.status == status
+    body = await resp.json()
+    assert body["CodeResult"] == "99" and body["CountRegenerate"] == 0
+    assert reason_part in resp.headers["X-Mock-Reason"]
+
+
+async def test_phone_given_as_number_is_accepted(mock_client):
+    _, body, _ = await send(mock_client, viber(Phones=[84901255500]))
+    assert body["CodeResult"] == "100"

@@ -1,0 +1,130 @@
+"""Core pieces on their own: rules and magic numbers, the scheduler on a manual clock, schemas, settings, phones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mock_server.core.clock import ManualClock, iso_utc
+from mock_server.core.lifecycle import Scheduler
+from mock_server.core.phones import international, national, phone_keys
+from mock_server.core.rules import MAGIC_NUMBERS, Outcomes, RuleError
+from mock_server.core.schemas import SchemaRegistry
+from mock_server.resources import schemas_dir
+from mock_server.settings import Settings, SettingsError
+
+
+@pytest.mark.parametrize("suffix, outcome", sorted(MAGIC_NUMBERS.items()))
+def test_magic_numbers_by_last_five_digits_in_either_form(suffix, outcome):
+    outcomes = Outcomes(seed=1)
+    assert outcomes.decide("esms", "viber", "09012" + suffix).outcome == outcome
+    assert outcomes.decide("infobip", "viber", "849012" + suffix).outcome == outcome
+
+
+def test_unknown_numbers_are_delivered_by_default():
+    assert Outcomes(seed=1).decide("esms", "viber", "0901234567").source == "default"
+
+
+def test_probability_mix_is_seeded_and_reproducible():
+    a = Outcomes(seed=42, mix={"delivered": 0.5, "undeliverable": 0.5})
+    b = Outcomes(seed=42, mix={"delivered": 0.5, "undeliverable": 0.5})
+    seq_a = [a.decide("esms", "viber", "0901234567").outcome for _ in range(50)]
+    seq_b = [b.decide("esms", "viber", "0901234567").outcome for _ in range(50)]
+    assert seq_a == seq_b and set(seq_a) == {"delivered", "undeliverable"}
+
+
+def test_rules_channel_filter_and_bad_rules():
+    outcomes = Outcomes(seed=1)
+    outcomes.add_rule({"provider": "infobip", "channel": "sms", "outcome": "expired"})
+    assert outcomes.decide("infobip", "viber", "0901234567").outcome == "delivered"
+    assert outcomes.decide("infobip", "sms", "0901234567").outcome == "expired"
+    with pytest.raises(RuleError):
+        outcomes.add_rule({"outcome": "delivered"})
+
+
+def test_scheduler_runs_due_jobs_in_order_including_those_scheduled_meanwhile():
+    clock = ManualClock(start=1000)
+    scheduler = Scheduler(clock)
+    ran: list[tuple[str, float]] = []
+    scheduler.at(1002, lambda at: ran.append(("b", at)))
+    scheduler.at(1001, lambda at: (ran.append(("a", at)), scheduler.at(at + 0.5, lambda t: ran.append(("a2", t)))))
+    scheduler.at(1010, lambda at: ran.append(("late", at)))
+    clock.advance(5)
+    assert scheduler.run_due() == 3
+    assert ran == [("a", 1001), ("a2", 1001.5), ("b", 1002)]
+    assert len(scheduler) == 1
+
+
+def test_scheduler_survives_a_failing_job(caplog):
+    clock = ManualClock(start=0)
+    scheduler = Scheduler(clock)
+    ran = []
+    scheduler.at(1, lambda at: 1 / 0)
+    scheduler.at(2, lambda at: ran.append(at))
+    clock.advance(3)
+    scheduler.run_due()
+    assert ran == [2]
+    assert "scheduled job failed" in caplog.text
+
+
+def test_schema_violations_name_the_exact_path():
+    registry = SchemaRegistry(schemas_dir())
+    violations = registry.validate("esms/send_multiple_sms_ott.request",
+                                   {"ApiKey": "k", "SecretKey": "s", "Brandname": "b", "Phones": ["1", {"x": 1}]})
+    assert [(v.kind, v.path) for v in violations] == [("required", "SmsType"), ("type", "Phones[1]")]
+    assert violations[1].message == "Phones[1] must be of type string or number, got object"
+
+
+def test_every_schema_compiles_and_has_an_id():
+    registry = SchemaRegistry(schemas_dir())
+    assert "esms/send_multiple_sms_ott.request" in registry.names()
+    for name, doc in registry.documents.items():
+        assert doc["$id"].endswith(name + ".json"), name
+
+
+def test_settings_precedence_flag_over_env_over_file(tmp_path: Path):
+    config = tmp_path / "c.toml"
+    config.write_text('[server]\nport = 9001\nhost = "127.0.0.2"\n[timing]\naccept_to_sent = 1.5\n')
+    s = Settings.load(config, env={})
+    assert (s.port, s.host, s.timing.accept_to_sent, s.timing.sent_to_final) == (9001, "127.0.0.2", 1.5, 0.5)
+    s = Settings.load(config, env={"MOCK_SERVER_PORT": "9002", "MOCK_SERVER_CLOCK": "manual"})
+    assert (s.port, s.clock) == (9002, "manual")
+    s = Settings.load(config, env={"MOCK_SERVER_PORT": "9002"}, overrides={"port": 0, "seed": 7})
+    assert (s.port, s.seed) == (0, 7)
+
+
+def test_shipped_defaults_listen_on_loopback():
+    s = Settings.load(env={})
+    assert (s.host, s.port, s.clock, s.max_body_bytes) == ("127.0.0.1", 8080, "real", 1048576)
+    assert s.provider("esms")["accounts"][0]["api_key"] == "ESMS_SANDBOX_KEY"
+
+
+@pytest.mark.parametrize("text, env, message", [
+    ("[server\n", {}, "not valid TOML"),
+    ('[callbacks]\nschedule = "slow"\n', {}, "callbacks.schedule"),
+    ("", {"MOCK_SERVER_PORT": "99999"}, "port"),
+    ("", {"MOCK_SERVER_CLOCK": "sundial"}, "clock"),
+    ("", {"MOCK_SERVER_STORE": "redis:x"}, "store"),
+])
+def test_settings_errors(tmp_path: Path, text, env, message):
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    with pytest.raises(SettingsError, match=message):
+        Settings.load(config, env=env)
+
+
+def test_missing_config_file():
+    with pytest.raises(SettingsError, match="cannot read config file"):
+        Settings.load("/nonexistent/x.toml", env={})
+
+
+def test_phone_forms():
+    assert international("0901255500") == "84901255500"
+    assert international("+84 901 255 500") == "84901255500"
+    assert national("84901255500") == "0901255500"
+    assert phone_keys("0901255500") == {"0901255500", "84901255500"}
+
+
+def test_iso_utc_milliseconds():
+    assert iso_utc(0.25) == "1970-01-01T00:00:00.250Z"

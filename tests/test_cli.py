@@ -1,0 +1,112 @@
+"""The command line as users run it: a real process, the `listening on` line, a first request, a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def start(*args: str, env: dict[str, str] | None = None) -> tuple[asyncio.subprocess.Process, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mock_server", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    line = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
+    assert line.startswith("listening on http://127.0.0.1:"), line
+    return proc, line.split()[-1]
+
+
+def fetch(url: str, data: bytes | None = None) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+async def test_cli_starts_on_a_free_port_serves_and_stops_cleanly_on_sigterm():
+    proc, base = await start("--port", "0", "--clock", "manual", "--seed", "7")
+    try:
+        status, health = await asyncio.to_thread(fetch, base + "/_mock/health")
+        assert status == 200 and health["clock"]["mode"] == "manual"
+        body = json.dumps({"ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET", "Brandname": "MOCKBRAND",
+                           "SmsType": "23", "Content": "Hi", "Phones": ["0901255500"]}).encode()
+        status, out = await asyncio.to_thread(fetch, base + "/MainService.svc/json/Send_Multiple_Sms_OTT/", body)
+        assert out["CodeResult"] == "100"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+
+
+async def test_same_seed_same_ids():
+    ids = []
+    for _ in range(2):
+        proc, base = await start("--port", "0", "--seed", "99")
+        try:
+            body = json.dumps({"ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET",
+                               "Brandname": "MOCKBRAND", "SmsType": "23", "Content": "Hi",
+                               "Phones": ["0901255500"]}).encode()
+            ids.append((await asyncio.to_thread(fetch, base + "/MainService.svc/json/Send_Multiple_Sms_OTT/", body))[1]["SMSID"])
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert await asyncio.wait_for(proc.wait(), 15) == 0
+    assert ids[0] == ids[1]
+
+
+async def test_bad_config_exits_2_with_one_line():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mock_server", "--config", "/nonexistent.toml",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 15)
+    assert proc.returncode == 2
+    assert err.decode().startswith("mock-server: cannot read config file /nonexistent.toml")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
+                    str(ROOT)], check=True, capture_output=True)
+    return next(out.glob("*.whl"))
+
+
+def test_wheel_ships_schemas_and_fixtures(wheel: Path):
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "mock_server/_data/schemas/esms/send_multiple_sms_ott.request.json" in names
+    assert "mock_server/_data/fixtures/default.toml" in names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "mock-server = mock_server.__main__:main" in text and "mock_server = mock_server.testing" in text
+
+
+async def test_installed_wheel_finds_its_data(wheel: Path, tmp_path: Path):
+    # Unpacked outside the checkout, the package must find schemas/ and fixtures/ inside itself.
+    zipfile.ZipFile(wheel).extractall(tmp_path)
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import mock_server.resources as r; print(r.schemas_dir()); print(r.default_config_path())",
+        stdout=asyncio.subprocess.PIPE, env=env, cwd=str(tmp_path),
+    )
+    out, _ = await proc.communicate()
+    schemas, config = out.decode().split()
+    assert schemas == str(tmp_path / "mock_server/_data/schemas")
+    assert config == str(tmp_path / "mock_server/_data/fixtures/default.toml")
+    proc, base = await start("--port", "0", env={**env, "PYTHONSAFEPATH": "1"})
+    try:
+        status, health = await asyncio.to_thread(fetch, base + "/_mock/health")
+        assert status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0

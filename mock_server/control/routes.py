@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
 from collections import Counter
@@ -10,7 +12,9 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from .. import __version__
+from ..core import StateConflict
 from ..core.clock import iso_utc
+from ..core.events import Event
 from ..core.models import Status
 from ..core.rules import RuleError
 from ..core.errors import reason_header
@@ -140,6 +144,20 @@ async def delete_messages(request: web.Request) -> web.Response:
     return json_response({"deleted": request.config_dict[core_key].clear_messages()})
 
 
+async def force_status(request: web.Request) -> web.Response:
+    """Force a status now (`{"status": "delivered"}`), firing the callbacks and reports it implies."""
+    core = request.config_dict[core_key]
+    message = core.store.get(request.match_info["id"])
+    if message is None:
+        raise ControlError(404, f"no message {request.match_info['id']!r}")
+    body = await read_body(request, "message_status.request")
+    try:
+        core.force_status(message, Status(body["status"]))
+    except StateConflict as exc:
+        raise ControlError(409, str(exc)) from None
+    return json_response(message.to_json())
+
+
 # --- callbacks -------------------------------------------------------------------------------------------------------
 
 
@@ -150,6 +168,48 @@ async def list_callbacks(request: web.Request) -> web.Response:
     items = [a for a in reversed(core.callbacks.attempts) if message_id is None or a.message_id == message_id]
     limit = _limit(request, None)
     return json_response({"items": [a.to_json() for a in items[:limit]], "total": len(items)})
+
+
+async def replay_callback(request: web.Request) -> web.Response:
+    """Send a recorded callback again (a new series of tries)."""
+    core = request.config_dict[core_key]
+    attempt = core.callbacks.find(request.match_info["id"])
+    if attempt is None or attempt.source is None:
+        raise ControlError(404, f"no callback attempt {request.match_info['id']!r}")
+    core.callbacks.replay(attempt)
+    return json_response({"replayed": attempt.id}, status=202)
+
+
+# --- events ----------------------------------------------------------------------------------------------------------
+
+KEEPALIVE_SECONDS = 15.0
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: message.created, message.updated, callback.attempted, reset (Mailpit's api/events)."""
+    core = request.config_dict[core_key]
+    wanted = {t for t in request.query.get("types", "").split(",") if t}
+    sub = core.events.subscribe()
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
+    try:
+        await response.prepare(request)
+        await response.write(b": connected\n\n")
+        while True:
+            try:
+                event: Event = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if wanted and event.type not in wanted:
+                continue
+            data = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
+            await response.write(f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        core.events.unsubscribe(sub)
+    return response
 
 
 # --- rules -----------------------------------------------------------------------------------------------------------
@@ -213,7 +273,10 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/messages", list_messages)
     r.add_delete("/messages", delete_messages)
     r.add_get("/messages/{id}", get_message)
+    r.add_post("/messages/{id}/status", force_status)
     r.add_get("/callbacks", list_callbacks)
+    r.add_post("/callbacks/{id}/replay", replay_callback)
+    r.add_get("/events", events)
     r.add_get("/rules", list_rules)
     r.add_post("/rules", add_rule)
     r.add_delete("/rules", delete_rules)

@@ -20,6 +20,10 @@ from .schemas import SchemaRegistry
 from .store import MemoryStore
 
 
+class StateConflict(Exception):
+    """A requested change the message's current state does not allow (the control API answers 409)."""
+
+
 @dataclass
 class ProviderHooks:
     """What a provider plugs into the core: it hears every status change of its messages, and resets its own state."""
@@ -140,6 +144,22 @@ class Core:
         if hooks is not None:
             hooks.on_status(message, change)
         return change
+
+    FORCEABLE = (Status.DELIVERED, Status.SEEN, Status.UNDELIVERABLE, Status.EXPIRED)
+
+    def force_status(self, message: Message, status: Status) -> None:
+        """Move a message to `status` now, through the states it implies (sent before a final state, delivered
+        before seen), so its provider fires every callback and report a real walk there would have fired."""
+        if status not in self.FORCEABLE:
+            raise ValueError(f"status must be one of {', '.join(s.value for s in self.FORCEABLE)}")
+        if message.status.final and not (message.status == Status.DELIVERED and status == Status.SEEN):
+            raise StateConflict(f"message {message.id} is already {message.status.value}")
+        detail = "forced through the control API"
+        if message.status == Status.ACCEPTED:
+            self.transition(message, Status.SENT, detail=detail)
+        if status == Status.SEEN and message.status != Status.DELIVERED:
+            self.transition(message, Status.DELIVERED, detail=detail)
+        self.transition(message, status, detail=detail)
 
     # --- time and state --------------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ with back-off on the mock clock (product.md §9), and records every try as a `Ca
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -112,6 +113,7 @@ class CallbackDispatcher:
         self._tasks.clear()
         self.attempts: deque[CallbackAttempt] = deque(maxlen=self._log_size)  # every try, oldest first
         self.pending = 0  # callbacks sent or owed but not finished (delivered or given up)
+        self._ids = itertools.count(1)
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -164,6 +166,8 @@ class CallbackDispatcher:
             at=self.clock.now(),
             kind=request.kind,
             request={"headers": headers, "body": body.decode("utf-8", "replace") if body is not None else None},
+            id=f"cb_{next(self._ids)}",
+            source=request,
         )
         retryable = False
         if not self._host_allowed(url):
@@ -204,6 +208,13 @@ class CallbackDispatcher:
         else:
             delay = self.backoff(request.provider, attempt)
             self.scheduler.after(delay, lambda _due: self._spawn(request, attempt + 1))
+
+    def find(self, attempt_id: str) -> CallbackAttempt | None:
+        return next((a for a in self.attempts if a.id == attempt_id), None)
+
+    def replay(self, attempt: CallbackAttempt) -> None:
+        """Send a recorded callback again, as a new series of tries (the inbox's "re-send")."""
+        self.enqueue(attempt.source)
 
     def _record(self, record: CallbackAttempt) -> None:
         self.attempts.append(record)

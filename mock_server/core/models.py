@@ -64,9 +64,12 @@ class CallbackAttempt:
     response_body: str | None = None  # first KB of the answer
     final: bool = False  # no more tries will follow (delivered, or gave up)
     delivered: bool = False  # a 2xx was received
+    id: str = ""  # "cb_<n>", for replay
+    source: Any = field(default=None, repr=False)  # the CallbackRequest sent, kept for replay (not serialised)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "message_id": self.message_id,
             "kind": self.kind,
             "url": self.url,

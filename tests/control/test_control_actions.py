@@ -1,0 +1,100 @@
+"""Control actions over real HTTP: force a status, replay a callback, the server-sent event stream."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.control.test_control import get, send
+
+
+async def test_force_delivered_walks_through_sent_and_fires_the_callback(mock_client, callback_receiver):
+    await send(mock_client, "0901234567", CallbackUrl=callback_receiver.url)
+    _, msg = await get(mock_client, "/_mock/messages/latest")
+    resp = await mock_client.post(f"/_mock/messages/{msg['id']}/status", json={"status": "delivered"})
+    assert resp.status == 200
+    forced = await resp.json()
+    assert [h["status"] for h in forced["history"]] == ["accepted", "sent", "delivered"]
+    assert forced["history"][2]["detail"] == "forced through the control API"
+    (hit,) = await callback_receiver.wait_for(1)
+    assert hit.params["SendSuccess"] == "1"
+
+
+async def test_force_seen_implies_delivered(mock_client, advance):
+    await send(mock_client, "0901234567")
+    await advance(0.2)
+    _, msg = await get(mock_client, "/_mock/messages/latest")
+    resp = await mock_client.post(f"/_mock/messages/{msg['id']}/status", json={"status": "seen"})
+    assert [h["status"] for h in (await resp.json())["history"]] == ["accepted", "sent", "delivered", "seen"]
+    await advance(5)  # the planned delivery no longer happens
+    _, msg = await get(mock_client, "/_mock/messages/latest")
+    assert msg["status"] == "seen" and len(msg["history"]) == 4
+
+
+async def test_force_status_conflicts_and_bad_input(mock_client, advance):
+    await send(mock_client, "0901255501")
+    await advance(1)
+    _, msg = await get(mock_client, "/_mock/messages/latest")
+    url = f"/_mock/messages/{msg['id']}/status"
+    resp = await mock_client.post(url, json={"status": "delivered"})
+    assert resp.status == 409 and await resp.json() == {"error": f"message {msg['id']} is already undeliverable"}
+    resp = await mock_client.post(url, json={"status": "accepted"})
+    assert resp.status == 400 and "status" in (await resp.json())["error"]
+    resp = await mock_client.post("/_mock/messages/m_nope/status", json={"status": "seen"})
+    assert resp.status == 404
+
+
+async def test_replay_a_callback(mock_client, callback_receiver, advance):
+    await send(mock_client, "0901255500", CallbackUrl=callback_receiver.url)
+    await advance(1)
+    await callback_receiver.wait_for(1)
+    from mock_server.keys import core_key
+
+    core = mock_client.app[core_key]
+    if not core.callbacks.attempts:
+        await core.events.wait_for(lambda e: e.type == "callback.attempted")
+    _, log = await get(mock_client, "/_mock/callbacks")
+    first = log["items"][0]
+    resp = await mock_client.post(f"/_mock/callbacks/{first['id']}/replay")
+    assert resp.status == 202 and await resp.json() == {"replayed": first["id"]}
+    hits = await callback_receiver.wait_for(2)
+    assert hits[0].query == hits[1].query
+    resp = await mock_client.post("/_mock/callbacks/cb_999/replay")
+    assert resp.status == 404
+
+
+async def read_events(resp: Any, count: int) -> list[tuple[str, dict[str, Any]]]:
+    events: list[tuple[str, dict[str, Any]]] = []
+    kind = None
+    while len(events) < count:
+        line = (await resp.content.readline()).decode().rstrip("\n")
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            events.append((kind, json.loads(line[6:])))
+    return events
+
+
+async def test_event_stream_reports_creation_updates_and_callbacks(mock_client, callback_receiver, advance):
+    resp = await mock_client.get("/_mock/events")
+    assert resp.status == 200 and resp.headers["Content-Type"] == "text/event-stream"
+    assert await resp.content.readline() == b": connected\n"
+    await send(mock_client, "0901255500", CallbackUrl=callback_receiver.url)
+    await advance(1)
+    events = await read_events(resp, 4)
+    assert [(k, d.get("status")) for k, d in events] == [
+        ("message.created", "accepted"), ("message.updated", "sent"), ("message.updated", "delivered"),
+        ("callback.attempted", 200)]
+    resp.close()
+
+
+async def test_event_stream_type_filter(mock_client, advance):
+    resp = await mock_client.get("/_mock/events", params={"types": "message.updated"})
+    await resp.content.readline()
+    await send(mock_client, "0901255500")
+    await advance(1)
+    events = await read_events(resp, 2)
+    assert [d["status"] for _, d in events] == ["sent", "delivered"]
+    resp.close()

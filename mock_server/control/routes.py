@@ -284,3 +284,5 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/clock", get_clock)
     r.add_post("/clock/advance", advance_clock)
     r.add_post("/reset", reset)
+    from ..providers.nxcloud.control import add_control_routes as add_nxcloud_routes  # local: import cycle
+    add_nxcloud_routes(r)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import ModuleType
 
 from . import esms
+from . import infobip
+from . import nxcloud
 
 # Each module has NAME, ROOT (its real path root) and create_app(core) -> web.Application.
-PROVIDERS: tuple[ModuleType, ...] = (esms,)
+PROVIDERS: tuple[ModuleType, ...] = (esms, infobip, nxcloud)

@@ -1,0 +1,34 @@
+"""NXCLOUD (牛信云) Viber emulation, served at its real path root /api/viber (spec/providers/nxcloud.md)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ...core import Core
+from ...core.errors import error_middleware
+from .backend import NAME, NxcloudBackend  # noqa: F401  (NAME is part of the provider surface)
+from .errors import NxcloudCode, NxcloudError, render_error
+from .routes import add_routes, backend_key
+from .signing import sign_headers, verify_sign  # noqa: F401  (public helpers for users' tests)
+
+ROOT = "/api/viber"
+
+
+def create_app(core: Core) -> web.Application:
+    app = web.Application(
+        middlewares=[
+            error_middleware(
+                render_error,
+                not_found=lambda r: NxcloudError(NxcloudCode.FAILURE, f"no NXCLOUD endpoint at {r.path}"),
+                # The convention lists a wrong request method among the causes of 1003 (spec §4).
+                method_not_allowed=lambda r: NxcloudError(NxcloudCode.INVALID_SIGNATURE, f"{r.method} not allowed"),
+                # product.md §9: an over-limit body answers HTTP 200 with 9000.
+                too_large=lambda r: NxcloudError(NxcloudCode.REQUEST_PARAMETER_ERROR,
+                                                 "body larger than [server] max_body_bytes"),
+                internal=lambda r: NxcloudError(NxcloudCode.UNKNOWN_ERROR, "internal error in the mock (see its log)"),
+            )
+        ]
+    )
+    app[backend_key] = NxcloudBackend(core, core.settings.provider(NAME))
+    add_routes(app)
+    return app

@@ -1,0 +1,111 @@
+"""NXCLOUD's part of the control API (/_mock/nxcloud/...): accounts and apps at run time, simulated user replies,
+forced answer codes. Registered by mock_server/control/routes.py's add_routes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from ...control.routes import ControlError, read_body
+from ...core.phones import digits
+from ...httputil import json_response
+from ...keys import core_key
+from . import codec
+from .backend import NAME, backend_for
+from .errors import NxcloudCode
+
+
+async def _body(request: web.Request, schema: str) -> dict[str, Any]:
+    body = await read_body(request)
+    violations = request.config_dict[core_key].schemas.validate(f"nxcloud/{schema}", body)
+    if violations:
+        raise ControlError(400, violations[0].message)
+    return body
+
+
+def _backend(request: web.Request):
+    return backend_for(request.config_dict[core_key])
+
+
+async def get_accounts(request: web.Request) -> web.Response:
+    """Accounts (balances, apps and their webhooks), sessions and queued forced codes."""
+    return json_response(_backend(request).to_json())
+
+
+async def set_webhooks(request: web.Request) -> web.Response:
+    """Change an app's dr_webhook / message_webhook / sign_callbacks now (until the next reset); answers the app."""
+    body = await _body(request, "control_webhooks.request")
+    found = _backend(request).find_app(request.match_info["appkey"])
+    if found is None:
+        raise ControlError(404, f"no NXCLOUD app {request.match_info['appkey']!r} in the configured accounts")
+    _, app = found
+    for name in ("dr_webhook", "message_webhook", "sign_callbacks"):
+        if name in body:
+            setattr(app, name, body[name])
+    return json_response(app.to_json())
+
+
+async def set_balance(request: web.Request) -> web.Response:
+    """Set an account's balance (USD); answers the account."""
+    body = await _body(request, "control_balance.request")
+    account = _backend(request).accounts.get(request.match_info["access_key"])
+    if account is None:
+        raise ControlError(404, f"no NXCLOUD account {request.match_info['access_key']!r}")
+    account.balance = Decimal(str(body["balance"]))
+    return json_response(account.to_json())
+
+
+async def add_reply(request: web.Request) -> web.Response:
+    """Simulate the user replying to a message the app sent: opens (or keeps) the 24 h session window, resets the
+    consecutive-message count, and POSTs the documented body to the app's message_webhook (spec §3.2)."""
+    core = request.config_dict[core_key]
+    backend = _backend(request)
+    body = await _body(request, "control_reply.request")
+    appkey, phone = body["appkey"], body["phone"]
+    found = backend.find_app(appkey)
+    if found is None:
+        raise ControlError(404, f"no NXCLOUD app {appkey!r} in the configured accounts")
+    account, app = found
+    sent = [m for m in core.store.query(provider=NAME, phone=phone)[0]
+            if m.meta.get("appkey") == appkey and digits(m.phone) == digits(phone)]
+    if "traceRequestId" in body:
+        sent = [m for m in sent if m.provider_id == body["traceRequestId"]]
+    if not sent:
+        # "Only replies to messages the business has sent are pushed" (spec §3.2).
+        raise ControlError(404, f"app {appkey} has sent no message to {phone}"
+                                + (f" with requestId {body['traceRequestId']}" if "traceRequestId" in body else "")
+                                + ": NXCLOUD pushes only replies to messages the business has sent")
+    replied_to = sent[0]  # newest first
+    session = backend.user_message(appkey, phone)
+    message = {"text": body["text"]} if "text" in body else {"media": body["media"], "fileName": body["fileName"]}
+    reply = codec.reply_body(replied_to.phone, appkey, replied_to.provider_id, message, core.clock.now())
+    if app.message_webhook:
+        backend.send_callback(account, app, kind="mo", url=app.message_webhook, body=reply, message_id=replied_to.id)
+    return json_response({"reply": reply, "webhook": app.message_webhook or None,
+                          "session": session.to_json(core.clock.now())}, status=201)
+
+
+async def add_forced_code(request: web.Request) -> web.Response:
+    """The next `times` (default 1) mt requests that pass auth and validation answer `code`."""
+    body = await _body(request, "control_forced_code.request")
+    backend = _backend(request)
+    backend.forced.extend([NxcloudCode.by_code(body["code"])] * body.get("times", 1))
+    return json_response({"forced_codes": [c.code for c in backend.forced]}, status=201)
+
+
+async def delete_forced_codes(request: web.Request) -> web.Response:
+    backend = _backend(request)
+    count = len(backend.forced)
+    backend.forced.clear()
+    return json_response({"deleted": count})
+
+
+def add_control_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/nxcloud/accounts", get_accounts)
+    router.add_post("/nxcloud/accounts/{access_key}/balance", set_balance)
+    router.add_post("/nxcloud/apps/{appkey}/webhooks", set_webhooks)
+    router.add_post("/nxcloud/replies", add_reply)
+    router.add_post("/nxcloud/forced-codes", add_forced_code)
+    router.add_delete("/nxcloud/forced-codes", delete_forced_codes)

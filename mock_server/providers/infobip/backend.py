@@ -1,0 +1,446 @@
+"""Infobip state: accounts, scenarios, each destination's walk through its scenario flow, one-time reports, logs.
+
+Every destination of a send is one core message. Its steps are driven here (the core's default plan knows one
+channel only): each step is decided on its own (rules, then magic numbers, per channel), runs on the mock clock, and a
+failed step hands over to the next one. `on_status` hears every status change and is where failover, reports and the
+notifyUrl push happen (infobip.md §5.5, §6, §8).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from ...core import Core, ProviderHooks
+from ...core.callbacks import CallbackRequest
+from ...core.lifecycle import Step
+from ...core.models import Message, Status, StatusChange
+from ...core.rules import SUBMIT_OUTCOMES, Decision
+from . import codec
+from .errors import InfobipError, OmniErrorCode, OmniStatus, ServiceException
+from .scenarios import (Attempt, FlowStep, Scenario, ScenarioStore, config_key, flow_from, next_step,
+                        step_decision, step_plan)
+
+log = logging.getLogger(__name__)
+
+NAME = "infobip"
+RETENTION = 48 * 3600.0  # reports and logs are kept 48 h (infobip.md §6, §7)
+MAX_SEND_AHEAD = 180 * 86400.0  # sendAt "must be < 180 days ahead" (OAS, infobip.md §5.1)
+SEND_STATUSES = {"PENDING_ENROUTE": OmniStatus.PENDING_ENROUTE, "MESSAGE_ACCEPTED": OmniStatus.MESSAGE_ACCEPTED}
+DEFAULT_PRICES = {"VIBER": 0.0104, "SMS": 0.01}  # EUR: the seed page's Viber and SMS report prices
+
+
+@dataclass
+class Account:
+    username: str
+    password: str
+    api_key: str  # for "Authorization: App <key>"
+    token: str | None  # accepted for "IBSSO <token>" and "Bearer <token>"
+    start_scenarios: list[Mapping[str, Any]]  # [infobip.accounts] scenarios, restored on reset
+
+
+@dataclass
+class Delivery:
+    """One destination of one send, walking the scenario flow."""
+
+    message: Message
+    account: str  # username
+    bulk_id: str
+    message_id: str
+    to: str  # phoneNumber as sent
+    flow: list[FlowStep]
+    data: dict[str, Mapping[str, Any]]  # channel -> its data object in the request
+    notify_url: str | None  # None: no push (no notifyUrl, or notify:false)
+    intermediate: bool  # intermediateReport: push a report per failed step
+    callback_data: str | None
+    mcc_mnc: str
+    attempts: list[Attempt] = field(default_factory=list)
+    token: int = 0  # bumped on failover: jobs scheduled for an earlier step see it and do nothing
+    locked: bool = False  # rejected at submit: no failover (product.md §9)
+    final: dict[str, Any] | None = None  # the final report, once known
+    rejection: OmniStatus | None = None  # the REJECTED status decided at submit or for a step
+
+    @property
+    def current(self) -> Attempt:
+        return self.attempts[-1]
+
+
+class InfobipBackend:
+    """Everything Infobip remembers besides the messages themselves (which live in the core store)."""
+
+    def __init__(self, core: Core, config: Mapping[str, Any]) -> None:
+        self.core = core
+        self.config = config
+        send_status = str(config.get("send_status", "PENDING_ENROUTE"))
+        if send_status not in SEND_STATUSES:
+            raise ValueError(f"[infobip] send_status must be one of {', '.join(SEND_STATUSES)}, not {send_status!r}")
+        self.send_status = SEND_STATUSES[send_status]
+        self.validation_errors = bool(config.get("validation_errors", False))
+        self.currency = str(config.get("currency", "EUR"))
+        self.prices = {"VIBER": float(config.get("viber_price", DEFAULT_PRICES["VIBER"])),
+                       "SMS": float(config.get("sms_price", DEFAULT_PRICES["SMS"]))}
+        self.reset()
+        core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset))
+
+    def reset(self) -> None:
+        self.accounts: dict[str, Account] = {}  # username -> account, from [[infobip.accounts]]
+        self.scenarios: dict[str, ScenarioStore] = {}  # username -> that account's scenarios
+        for raw in self.config.get("accounts", ()):
+            account = Account(
+                username=str(raw["username"]),
+                password=str(raw["password"]),
+                api_key=str(raw.get("api_key", "")),
+                token=None if raw.get("token") in (None, "") else str(raw["token"]),
+                start_scenarios=list(raw.get("scenarios", ())),
+            )
+            self.accounts[account.username] = account
+            store = self.scenarios[account.username] = ScenarioStore(self.new_scenario_key)
+            for i, spec in enumerate(account.start_scenarios):
+                name = spec.get("name")
+                store.create(None if name is None else str(name), flow_from(spec.get("flow", ())),
+                             bool(spec.get("default", False)),
+                             key=str(spec.get("key") or config_key(account.username, i, str(name))))
+        self.deliveries: dict[str, Delivery] = {}  # core message id -> its walk through the flow, oldest first
+        self.reports: list[tuple[str, float, dict[str, Any]]] = []  # (username, stored at, final report), unread
+
+    def new_scenario_key(self) -> str:
+        return self.core.uuid().hex.upper()  # 32 upper-case hex characters (infobip.md §2)
+
+    # --- auth -----------------------------------------------------------------------------------------------------
+
+    def authenticate(self, header: str | None) -> tuple[Account | None, str]:
+        """The account an Authorization header names, or None and why (infobip.md §10: Basic, App, IBSSO, Bearer)."""
+        if not header:
+            return None, "no Authorization header"
+        scheme, _, credential = header.strip().partition(" ")
+        scheme, credential = scheme.lower(), credential.strip()
+        if scheme == "basic":
+            try:
+                username, sep, password = base64.b64decode(credential, validate=True).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return None, "Authorization: Basic credentials are not base64 of username:password"
+            account = self.accounts.get(username)
+            if not sep or account is None or account.password != password:
+                return None, f"Authorization: Basic username {username!r} and password match no [[infobip.accounts]]"
+            return account, ""
+        if scheme == "app":
+            account = next((a for a in self.accounts.values() if a.api_key and a.api_key == credential), None)
+            return account, "" if account else "Authorization: App key matches no [[infobip.accounts]] api_key"
+        if scheme in ("ibsso", "bearer"):
+            account = next((a for a in self.accounts.values() if a.token and a.token == credential), None)
+            return account, "" if account else f"Authorization: {scheme.upper()} token matches no account's token"
+        return None, f"Authorization scheme {scheme!r} is none of Basic, App, IBSSO, Bearer"
+
+    # --- sends ----------------------------------------------------------------------------------------------------
+
+    def scenario_for(self, account: Account, key: str | None) -> Scenario:
+        store = self.scenarios[account.username]
+        if key:
+            scenario = store.items.get(key)
+            if scenario is None:
+                raise InfobipError(ServiceException.SCENARIO_NOT_FOUND, f"scenarioKey {key!r}: no such scenario "
+                                   "for this account")
+            return scenario
+        scenario = store.default()
+        if scenario is None:
+            # infobip.md decision 6: no scenarioKey and no default scenario -> 400 [I].
+            raise InfobipError(ServiceException.BAD_REQUEST, "scenarioKey: not given and the account has no default "
+                               "scenario (create one first)", validation_errors=self._field("scenarioKey",
+                                                                                            "no default scenario"))
+        return scenario
+
+    def _field(self, name: str, message: str) -> dict[str, list[str]] | None:
+        return {name: [message]} if self.validation_errors else None
+
+    def submit(self, account: Account, body: Mapping[str, Any], data: dict[str, Mapping[str, Any]]
+               ) -> tuple[dict[str, Any], list[str]]:
+        """Accept a send: one message per destination. Returns the answer and why any destination was rejected."""
+        core = self.core
+        scenario = self.scenario_for(account, body.get("scenarioKey"))
+        first = next_step(scenario.flow, data, -1)
+        if first is None:
+            channels = ", ".join(s.channel for s in scenario.flow)
+            raise InfobipError(ServiceException.BAD_REQUEST,
+                               f"scenario {scenario.key} ({channels}) has no VIBER or SMS step this request has data "
+                               "for (the mock delivers on VIBER and SMS)",
+                               validation_errors=self._field("scenarioKey", "no step with channel data"))
+        now = core.clock.now()
+        base = now
+        if body.get("sendAt"):
+            try:
+                send_at = codec.parse_date(body["sendAt"])
+            except ValueError as exc:
+                raise InfobipError(ServiceException.BAD_REQUEST, f"sendAt: {exc}",
+                                   validation_errors=self._field("sendAt", "invalid date")) from None
+            if send_at - now > MAX_SEND_AHEAD:
+                raise InfobipError(ServiceException.BAD_REQUEST, "sendAt: more than 180 days ahead",
+                                   validation_errors=self._field("sendAt", "more than 180 days ahead"))
+            base = max(send_at, now)
+        channel = scenario.flow[first].channel
+        decisions: list[Decision] = []
+        for i, dest in enumerate(body["destinations"]):
+            phone = dest["to"]["phoneNumber"]
+            if not _valid_phone(phone):
+                decisions.append(Decision("rejected", f"destinations[{i}].to.phoneNumber {phone!r} is not an "
+                                                      "international number (digits, optional leading +)"))
+                continue
+            decision = step_decision(core.decide(NAME, channel.lower(), phone), channel)
+            if decision.outcome == "provider_error":
+                # product.md §4, 55508: a transient failure at submit is Infobip's HTTP 500; nothing is stored.
+                raise InfobipError(ServiceException.GENERAL_ERROR,
+                                   f"{decision.source}: provider_error for destinations[{i}] {phone}")
+            decisions.append(decision)
+        bulk_id = body.get("bulkId") or str(core.uuid())
+        show_bulk = bool(body.get("bulkId")) or len(body["destinations"]) > 1
+        notify_url = body.get("notifyUrl") if body.get("notify", True) is not False else None
+        messages: list[dict[str, Any]] = []
+        reasons: list[str] = []
+        for i, (dest, decision) in enumerate(zip(body["destinations"], decisions)):
+            phone = dest["to"]["phoneNumber"]
+            message_id = dest.get("messageId") or str(core.uuid())
+            message = core.new_message(
+                provider=NAME, provider_id=message_id, account=account.username, phone=phone,
+                channel=channel.lower(), content=codec.neutral_content(channel, data[channel]), batch_id=bulk_id,
+                meta={"scenario_key": scenario.key, "bulk_id": bulk_id, "notify_url": notify_url or "",
+                      "callback_data": body.get("callbackData"), "intermediate_report": bool(body.get(
+                          "intermediateReport", False)), "flow": [s.to_json() for s in scenario.flow]},
+                raw_request=body,
+            )
+            delivery = Delivery(
+                message=message, account=account.username, bulk_id=bulk_id, message_id=message_id, to=phone,
+                flow=list(scenario.flow), data=data, notify_url=notify_url,
+                intermediate=bool(body.get("intermediateReport", False)), callback_data=body.get("callbackData"),
+                mcc_mnc=codec.mcc_mnc_for(message.phone_intl) or self._random_network(),
+            )
+            self.deliveries[message.id] = delivery
+            core.accept(message, decision, start=False)
+            if decision.outcome in SUBMIT_OUTCOMES:
+                # Rejected at submit: the answer carries the REJECTED status, and a final report with the same status
+                # follows at once; no failover (product.md §9).
+                status = codec.REJECTION_STATUS[decision.outcome]
+                reasons.append(f"destinations[{i}] {phone}: {decision.source}: {decision.outcome} -> {status.name}")
+                delivery.locked = True
+                delivery.rejection = status
+                delivery.attempts.append(self._attempt(delivery, first, decision, now))
+                core.transition(message, Status.REJECTED, at=now, channel=channel.lower(), detail=decision.source)
+                messages.append(codec.send_message(dest["to"], status, message_id))
+                continue
+            self._start(delivery, first, base, decision)
+            messages.append(codec.send_message(dest["to"], self.send_status, message_id))
+        return codec.send_response(messages, bulk_id if show_bulk else None), reasons
+
+    def _random_network(self) -> str:
+        # A seeded, plausible MCC+MNC for countries the table does not know (product.md §2: --seed).
+        return f"{self.core.rng.randint(200, 799)}{self.core.rng.randint(1, 99):02d}"
+
+    def _attempt(self, delivery: Delivery, index: int, decision: Decision, at: float) -> Attempt:
+        step = delivery.flow[index]
+        data = delivery.data[step.channel]
+        return Attempt(index=index, channel=step.channel, sender=step.sender, data=data,
+                       validity=codec.validity_seconds(step.channel, data), decision=decision, started_at=at)
+
+    def _start(self, delivery: Delivery, index: int, at: float, decision: Decision | None = None) -> None:
+        """Begin scenario step `index` at mock time `at`: decide its outcome and schedule its status changes."""
+        core = self.core
+        message = delivery.message
+        channel = delivery.flow[index].channel
+        if decision is None:
+            decision = step_decision(core.decide(NAME, channel.lower(), message.phone), channel)
+        attempt = self._attempt(delivery, index, decision, at)
+        delivery.attempts.append(attempt)
+        message.channel = channel.lower()
+        message.content = codec.neutral_content(channel, attempt.data)
+        token = delivery.token
+        if decision.outcome in SUBMIT_OUTCOMES:
+            # A rejection decided for a later step (a rule naming its channel): that step is REJECTED, the flow moves on.
+            delivery.rejection = codec.REJECTION_STATUS[decision.outcome]
+            steps = [Step(0.0, Status.REJECTED, decision.source)]
+        else:
+            timing = core.settings.timing
+            steps = step_plan(decision.outcome, accept_to_sent=timing.accept_to_sent,
+                              sent_to_final=timing.sent_to_final, validity=attempt.validity)
+        due = at
+        for step in steps:
+            due += step.delay
+            core.scheduler.at(due, lambda when, s=step: self._run(delivery, token, s, when))
+        core.scheduler.wake()
+
+    def _run(self, delivery: Delivery, token: int, step: Step, at: float) -> None:
+        message = delivery.message
+        # A cleared message, a later step already begun, or a final report already given cancel what was planned
+        # (a SEEN after DELIVERED still happens).
+        if delivery.token != token or self.core.store.get(message.id) is not message:
+            return
+        if delivery.final is not None and not (step.status == Status.SEEN and message.status == Status.DELIVERED):
+            return
+        detail = step.detail or delivery.current.decision.source
+        self.core.transition(message, step.status, at=at, channel=delivery.current.channel.lower(),
+                             detail=f"{delivery.current.channel}: {detail}")
+
+    # --- status changes: failover, reports, push ----------------------------------------------------------------------
+
+    def on_status(self, message: Message, change: StatusChange) -> None:
+        delivery = self.deliveries.get(message.id)
+        if delivery is None or delivery.final is not None or not delivery.attempts:
+            return
+        attempt = delivery.current
+        if change.status == Status.SENT:
+            attempt.sent_at = change.at
+            return
+        if not change.status.final:
+            return
+        attempt.done_at = change.at
+        attempt.status = change.status
+        if change.status.success:
+            self._finish(delivery)
+            return
+        following = None if delivery.locked else next_step(delivery.flow, delivery.data, attempt.index)
+        if following is None:
+            self._finish(delivery)
+            return
+        # Failover: "If a user can't receive the message with a specific scenario channel, the failover mechanism
+        # will be triggered and the message will be sent over the next step." (dev-old.infobip.com/omni-channel)
+        if delivery.intermediate and delivery.notify_url:
+            self._push(delivery, self._report(delivery, attempt))
+        delivery.token += 1
+        delivery.rejection = None
+        self._start(delivery, following, change.at)
+
+    def _codes(self, delivery: Delivery, attempt: Attempt) -> tuple[OmniStatus, OmniErrorCode]:
+        status, error = codec.FINAL_CODES[attempt.status or Status.REJECTED]
+        if attempt.status == Status.REJECTED and delivery.rejection is not None:
+            status = delivery.rejection
+        return status, error
+
+    def _report(self, delivery: Delivery, attempt: Attempt) -> dict[str, Any]:
+        status, error = self._codes(delivery, attempt)
+        done_at = attempt.done_at if attempt.done_at is not None else self.core.clock.now()
+        return codec.report(
+            bulk_id=delivery.bulk_id, message_id=delivery.message_id, to=delivery.to,
+            sent_at=attempt.sent_at if attempt.sent_at is not None else attempt.started_at, done_at=done_at,
+            message_count=self._count(attempt), mcc_mnc=delivery.mcc_mnc,
+            price_obj=codec.price(0.0 if status.group_name == "REJECTED" else self.prices.get(attempt.channel, 0.0),
+                                  self.currency),
+            status=status, error=error, channel=attempt.channel, callback_data=delivery.callback_data,
+        )
+
+    @staticmethod
+    def _count(attempt: Attempt) -> int:
+        if attempt.channel == "SMS":
+            return codec.sms_count(str(attempt.data.get("text") or ""))
+        return 1
+
+    def _finish(self, delivery: Delivery) -> None:
+        """The destination's final state: one report, pulled once at /omni/1/reports and pushed to notifyUrl."""
+        report = self._report(delivery, delivery.current)
+        delivery.final = report
+        self.reports.append((delivery.account, self.core.clock.now(), report))
+        if delivery.notify_url:
+            self._push(delivery, report)
+
+    def _push(self, delivery: Delivery, report: dict[str, Any]) -> None:
+        url = delivery.notify_url or ""
+        if urlsplit(url).scheme not in ("http", "https"):
+            delivery.message.meta["notify_skipped"] = f"notifyUrl {url!r} is not an http(s) URL"
+            return
+        # POST {"results":[report]} (infobip.md §8); JSON even when notifyContentType asks for XML (decision 11).
+        self.core.callbacks.enqueue(CallbackRequest(provider=NAME, kind="report", method="POST", url=url,
+                                                    json_body={"results": [report]},
+                                                    message_id=delivery.message.id))
+
+    # --- reports and logs -------------------------------------------------------------------------------------------
+
+    def _prune(self) -> None:
+        horizon = self.core.clock.now() - RETENTION
+        self.reports = [r for r in self.reports if r[1] >= horizon]
+        for key in [k for k, d in self.deliveries.items() if d.message.created_at < horizon]:
+            del self.deliveries[key]
+
+    def take_reports(self, account: Account, *, bulk_id: str | None, message_id: str | None, channel: str | None,
+                     limit: int) -> list[dict[str, Any]]:
+        """Matching final reports, oldest first, at most `limit`; each is returned once, then forgotten."""
+        self._prune()
+        taken: list[dict[str, Any]] = []
+        kept: list[tuple[str, float, dict[str, Any]]] = []
+        for entry in self.reports:
+            username, _, report = entry
+            if (len(taken) < limit and username == account.username
+                    and (bulk_id is None or report["bulkId"] == bulk_id)
+                    and (message_id is None or report["messageId"] == message_id)
+                    and (channel is None or report["channel"] == channel)):
+                taken.append(report)
+            else:
+                kept.append(entry)
+        self.reports = kept
+        return taken
+
+    def logs(self, account: Account, query: "LogQuery") -> list[dict[str, Any]]:
+        """Log entries, newest first; repeatable (infobip.md §7)."""
+        self._prune()
+        out: list[dict[str, Any]] = []
+        for delivery in reversed(list(self.deliveries.values())):
+            if delivery.account != account.username or self.core.store.get(delivery.message.id) is None:
+                continue
+            entry = self._log(delivery)
+            if query.matches(entry):
+                out.append(entry)
+                if len(out) >= query.limit:
+                    break
+        return out
+
+    def _log(self, delivery: Delivery) -> dict[str, Any]:
+        attempt = delivery.current
+        if delivery.final is not None:
+            status, _ = self._codes(delivery, attempt)
+        else:
+            status = self.send_status if attempt.sent_at is None else OmniStatus.PENDING_ENROUTE
+        sent_at = attempt.sent_at if attempt.sent_at is not None else attempt.started_at
+        last_change = delivery.message.history[-1].at if delivery.message.history else sent_at
+        return codec.log_entry(
+            bulk_id=delivery.bulk_id, message_id=delivery.message_id, to=delivery.to, sender=attempt.sender or "",
+            text=str(attempt.data.get("text") or ""), sent_at=sent_at,
+            done_at=attempt.done_at if attempt.done_at is not None else max(last_change, sent_at),
+            message_count=self._count(attempt), mcc_mnc=delivery.mcc_mnc,
+            price_obj=codec.price(0.0 if status.group_name == "REJECTED" else self.prices.get(attempt.channel, 0.0),
+                                  self.currency),
+            status=status, channel=attempt.channel,
+        )
+
+
+@dataclass
+class LogQuery:
+    """GET /omni/1/logs filters (infobip.md §7); list-valued ones match any of their values."""
+
+    limit: int = 50
+    senders: list[str] = field(default_factory=list)  # `from`
+    to: list[str] = field(default_factory=list)
+    bulk_ids: list[str] = field(default_factory=list)
+    message_ids: list[str] = field(default_factory=list)
+    general_status: str | None = None  # one of GENERAL_STATUSES
+    channel: str | None = None
+    sent_since: float | None = None
+    sent_until: float | None = None
+    mcc: str | None = None
+    mnc: str | None = None
+
+    def matches(self, entry: Mapping[str, Any]) -> bool:
+        sent = codec.parse_date(entry["sentAt"])
+        return ((not self.senders or entry["from"] in self.senders)
+                and (not self.to or entry["to"] in self.to or entry["to"].lstrip("+") in self.to)
+                and (not self.bulk_ids or entry["bulkId"] in self.bulk_ids)
+                and (not self.message_ids or entry["messageId"] in self.message_ids)
+                and (self.general_status is None or entry["status"]["groupName"] == self.general_status)
+                and (self.channel is None or entry["channel"] == self.channel)
+                and (self.sent_since is None or sent >= self.sent_since)
+                and (self.sent_until is None or sent <= self.sent_until)
+                and (self.mcc is None or entry["mccMnc"][:3] == self.mcc)
+                and (self.mnc is None or entry["mccMnc"][3:] == self.mnc))
+
+
+def _valid_phone(phone: str) -> bool:
+    digits = phone[1:] if phone.startswith("+") else phone
+    return digits.isascii() and digits.isdigit() and 5 <= len(digits) <= 20

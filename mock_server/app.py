@@ -12,7 +12,9 @@ from . import __version__, control
 from .control.routes import error_response
 from .core import Core
 from .core.clock import Clock
-from .keys import core_key, settings_key
+from .faults import Faults, fault_middleware
+from .journal import Journal, journal_middleware
+from .keys import core_key, faults_key, journal_key, settings_key
 from .providers import PROVIDERS
 from .settings import Settings
 
@@ -51,9 +53,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """Build the whole mock: shared core, providers at their real paths, the /_mock control API and UI."""
     settings = settings or Settings.load()
     core = Core.build(settings, clock=clock)
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[server_header, root_errors])
+    journal = Journal(settings.journal_max_entries)
+    faults = Faults(settings.seed)
+    core.on_reset += [journal.reset, faults.reset]
+    renderers = {p.NAME: p.render_fault for p in PROVIDERS if hasattr(p, "render_fault")}
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[server_header, root_errors, journal_middleware(journal, core.clock.now),
+                     fault_middleware(faults, renderers)],
+    )
     app[settings_key] = settings
     app[core_key] = core
+    app[journal_key] = journal
+    app[faults_key] = faults
     app.cleanup_ctx.append(_core_background)
     for provider in PROVIDERS:
         app.add_subapp(provider.ROOT, provider.create_app(core))

@@ -37,6 +37,7 @@ class Settings:
     clock: str = "real"  # real | manual
     store: str = "memory"  # memory | sqlite:PATH
     max_body_bytes: int = 1024 * 1024
+    journal_max_entries: int = 5000  # [journal] max_entries: the request journal keeps the newest this many
     timing: Timing = field(default_factory=Timing)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
     outcome_mix: Mapping[str, float] = field(default_factory=dict)  # [outcomes] mix: seeded probability shares
@@ -88,6 +89,7 @@ class Settings:
                 clock=_clock(server.get("clock", "real")),
                 store=str(server.get("store", "memory")),
                 max_body_bytes=int(server.get("max_body_bytes", 1024 * 1024)),
+                journal_max_entries=int(data.get("journal", {}).get("max_entries", 5000)),
                 timing=Timing(
                     accept_to_sent=float(timing.get("accept_to_sent", Timing.accept_to_sent)),
                     sent_to_final=float(timing.get("sent_to_final", Timing.sent_to_final)),

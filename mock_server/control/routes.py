@@ -19,7 +19,8 @@ from ..core.models import Status
 from ..core.rules import RuleError
 from ..core.errors import reason_header
 from ..httputil import BodyError, json_response, parse_json, read_bytes
-from ..keys import core_key
+from ..keys import core_key, faults_key, journal_key
+from ..faults import FaultError
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,85 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# --- request journal -------------------------------------------------------------------------------------------------
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    """Every provider request received, newest first, with the answer given and why; filters provider, path
+    (substring), status, since (an ISO time of the mock clock, or a request id such as req_12), limit."""
+    journal = request.config_dict[journal_key]
+    provider = request.query.get("provider") or None
+    if provider is not None and provider not in (*PROVIDER_NAMES, "unknown"):
+        raise ControlError(400, f"provider must be one of {', '.join(PROVIDER_NAMES)}, unknown")
+    status = request.query.get("status") or None
+    if status is not None and not status.isdigit():
+        raise ControlError(400, f"status must be an HTTP status code, not {status!r}")
+    since = request.query.get("since") or None
+    since_seq = since_at = None
+    if since is not None:
+        if since.startswith("req_") and since[4:].isdigit():
+            since_seq = int(since[4:])
+        else:
+            since_at = _parse_time(since, "since")
+    items, total = journal.query(provider=provider, path=request.query.get("path") or None,
+                                 status=int(status) if status else None, since_seq=since_seq, since_at=since_at,
+                                 limit=_limit(request, 100))
+    return json_response({"items": [e.to_json() for e in items], "total": total, "evicted": journal.evicted})
+
+
+def _parse_time(value: str, name: str) -> float:
+    from datetime import datetime, timezone
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ControlError(400, f"{name} must be an ISO 8601 time or a request id (req_N), not {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+# --- faults ----------------------------------------------------------------------------------------------------------
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    """Active faults, newest first."""
+    faults = request.config_dict[faults_key].faults
+    return json_response({"items": [f.to_json() for f in reversed(faults)], "total": len(faults)})
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    """Add a fault; answers it with its id (201)."""
+    body = await read_body(request, "fault.request")
+    try:
+        fault = request.config_dict[faults_key].add(body)
+    except FaultError as exc:
+        raise ControlError(400, str(exc)) from None
+    return json_response(fault.to_json(), status=201)
+
+
+async def delete_faults(request: web.Request) -> web.Response:
+    faults = request.config_dict[faults_key]
+    count = len(faults.faults)
+    faults.faults.clear()
+    return json_response({"deleted": count})
+
+
+async def delete_fault(request: web.Request) -> web.Response:
+    if not request.config_dict[faults_key].remove(request.match_info["id"]):
+        raise ControlError(404, f"no fault {request.match_info['id']!r}")
+    return json_response({"deleted": 1})
+
+
+# --- accounts --------------------------------------------------------------------------------------------------------
+
+
+async def list_accounts(request: web.Request) -> web.Response:
+    """Each provider's accounts as they are now (balances, brandnames, apps); secrets left out."""
+    core = request.config_dict[core_key]
+    return json_response({name: hooks.accounts() for name, hooks in core.providers.items() if hooks.accounts})
+
+
 # --- rules -----------------------------------------------------------------------------------------------------------
 
 
@@ -284,5 +364,13 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/clock", get_clock)
     r.add_post("/clock/advance", advance_clock)
     r.add_post("/reset", reset)
+    r.add_get("/requests", list_requests)
+    r.add_get("/faults", list_faults)
+    r.add_post("/faults", add_fault)
+    r.add_delete("/faults", delete_faults)
+    r.add_delete("/faults/{id}", delete_fault)
+    r.add_get("/accounts", list_accounts)
+    from ..providers.esms.control import add_control_routes as add_esms_routes  # local: import cycle
+    add_esms_routes(r)
     from ..providers.nxcloud.control import add_control_routes as add_nxcloud_routes  # local: import cycle
     add_nxcloud_routes(r)

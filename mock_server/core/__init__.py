@@ -30,6 +30,8 @@ class ProviderHooks:
 
     on_status: Callable[[Message, StatusChange], None]
     reset: Callable[[], None]
+    accounts: Callable[[], list[dict]] | None = None  # the accounts as GET /_mock/accounts shows them (no secrets)
+    backend: object = None  # the provider's state object, for its control routes
 
 
 class Core:
@@ -55,6 +57,7 @@ class Core:
             lookup=self.store.get,
         )
         self.providers: dict[str, ProviderHooks] = {}
+        self.on_reset: list[Callable[[], None]] = []  # more state to restore on reset (journal, faults)
         self.rng = random.Random(settings.seed)  # every generated id and price comes from here (--seed)
 
     @classmethod
@@ -184,6 +187,8 @@ class Core:
         self.outcomes.reset()
         for hooks in self.providers.values():
             hooks.reset()
+        for reset in self.on_reset:
+            reset()
         self.events.publish(RESET, {})
 
     async def start(self) -> None:

@@ -15,8 +15,8 @@ async def send(client: Any, phone: str, **extra: Any) -> dict[str, Any]:
     return await (await client.post(SEND, json=body)).json()
 
 
-async def get(client: Any, path: str, **params: Any) -> tuple[int, Any]:
-    resp = await client.get(path, params=params)
+async def get(client: Any, url: str, /, **params: Any) -> tuple[int, Any]:
+    resp = await client.get(url, params=params)
     return resp.status, await resp.json()
 
 

@@ -38,7 +38,8 @@ class EsmsBackend:
         self.config = config
         self.price = codec.money(config.get("viber_price", DEFAULT_VIBER_PRICE))
         self.reset()
-        core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset))
+        core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset, accounts=self.accounts_json,
+                                                   backend=self))
 
     def reset(self) -> None:
         self.accounts: dict[str, Account] = {}  # api_key -> account, from [[esms.accounts]]
@@ -53,6 +54,12 @@ class EsmsBackend:
             )
             self.accounts[account.api_key] = account
         self.request_ids: dict[tuple[str, str], float] = {}  # (api_key, RequestId) -> mock time first accepted
+
+    def accounts_json(self) -> list[dict[str, Any]]:
+        return [
+            {"api_key": a.api_key, "brandnames": list(a.brandnames), "balance": float(a.balance), "user_id": a.user_id}
+            for a in self.accounts.values()
+        ]
 
     def authenticate(self, api_key: str, secret_key: str) -> Account | None:
         account = self.accounts.get(api_key)

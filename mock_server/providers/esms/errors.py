@@ -81,3 +81,21 @@ def render_error(exc: ProviderError, envelope: str = SEND) -> web.Response:
         charset="utf-8",
         headers=reason_header(exc.reason),
     )
+
+
+_FAULT_MESSAGES = {500: "Internal error", 502: "Bad Gateway", 503: "Service Unavailable", 429: "Too Many Requests"}
+
+
+def render_fault(request: web.Request, *, status: int | None, code: Any, reason: str) -> web.Response:
+    """An injected fault (/_mock/faults) in eSMS's envelope: an HTTP error, or a forced CodeResult with HTTP 200."""
+    if code is not None:
+        known = next((c for c in EsmsCode if c.code == str(code) and c.http_status == 200), None)
+        body = {"CodeResult": str(code), "CountRegenerate": 0, "ErrorMessage": known.message if known else "Error"}
+        status = 200
+    else:
+        status = status or 500
+        body = {"CodeResult": "99", "CountRegenerate": 0, "ErrorMessage": _FAULT_MESSAGES.get(status, "Error")}
+    if "{phone}" in body["ErrorMessage"]:
+        body["ErrorMessage"] = body["ErrorMessage"].format(phone="")
+    return web.Response(text=esms_json(body), status=status, content_type="application/json", charset="utf-8",
+                        headers=reason_header(reason))

@@ -1,0 +1,186 @@
+"""The request journal: every provider request received, with the answer given and why (GET /_mock/requests).
+
+A root middleware, so it sees the final answer of every sub-app, the faults included. Secrets are masked where they
+are written (Authorization and Cookie headers, SecretKey / password / secret fields in bodies and queries, the secret
+path segment of eSMS's GetBalance and GetListBrandname). The control API and the UI are not journaled: the journal
+is about what your service sent to the providers.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import json
+import re
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qsl, urlencode
+
+from aiohttp import web
+
+from .core.clock import iso_utc
+
+BODY_LIMIT = 64 * 1024  # bytes of each body kept in the journal
+MASK = "***"
+_SECRET_KEYS = re.compile(r"secret|password|passwd|access_?secret", re.IGNORECASE)
+_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie"}
+# eSMS puts the secret in the path: GetBalance/{ApiKey}/{SecretKey}, GetListBrandname/{ApiKey}/{SecretKey}.
+_SECRET_PATH = re.compile(r"(?i)(/(?:GetBalance|GetListBrandname)/[^/]*/)[^/]+")
+
+# Path roots of the emulated providers (product.md §1).
+PROVIDER_ROOTS = (("/MainService.svc", "esms"), ("/omni", "infobip"), ("/api/viber", "nxcloud"))
+
+
+def provider_of(path: str) -> str | None:
+    for root, name in PROVIDER_ROOTS:
+        if path == root or path.startswith(root + "/"):
+            return name
+    return None
+
+
+@dataclass(slots=True)
+class Entry:
+    id: str  # "req_<n>"
+    seq: int
+    at: float  # mock-clock time it arrived
+    provider: str  # esms | infobip | nxcloud | unknown
+    method: str
+    path: str  # path with the query, secrets masked
+    headers: dict[str, str]
+    body: str | None
+    status: int = 0
+    response_body: str | None = None
+    reason: str | None = None  # X-Mock-Reason of the answer
+    fault: str | None = None  # the fault injected, if any
+    latency_ms: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "at": iso_utc(self.at), "provider": self.provider, "method": self.method,
+            "path": self.path, "headers": self.headers, "body": self.body, "status": self.status,
+            "response_body": self.response_body, "reason": self.reason, "fault": self.fault,
+            "latency_ms": self.latency_ms,
+        }
+
+
+def mask_headers(headers: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.lower() in _SECRET_HEADERS:
+            scheme = value.split(" ", 1)[0] if " " in value else ""
+            value = f"{scheme} {MASK}".strip()
+        out[name] = value
+    return out
+
+
+def mask_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (MASK if _SECRET_KEYS.search(k) else mask_json(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_json(v) for v in value]
+    return value
+
+
+def mask_body(raw: bytes) -> str | None:
+    if not raw:
+        return None
+    text = raw[:BODY_LIMIT].decode("utf-8", "replace")
+    try:
+        return json.dumps(mask_json(json.loads(raw)), ensure_ascii=False) if len(raw) <= BODY_LIMIT else text
+    except (ValueError, RecursionError):
+        pass
+    if "=" in text and "&" in text or text.count("=") == 1:
+        pairs = parse_qsl(text, keep_blank_values=True)
+        if pairs:
+            return urlencode([(k, MASK if _SECRET_KEYS.search(k) else v) for k, v in pairs], safe="*")
+    return text
+
+
+def mask_path(path: str, query: str) -> str:
+    path = _SECRET_PATH.sub(lambda m: m.group(1) + MASK, path)
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        path += "?" + urlencode([(k, MASK if _SECRET_KEYS.search(k) else v) for k, v in pairs], safe=":/{}*")
+    return path
+
+
+class Journal:
+    """A bounded log of requests, oldest evicted first."""
+
+    def __init__(self, max_entries: int = 5000) -> None:
+        self.max_entries = max_entries
+        self.reset()
+
+    def reset(self) -> None:
+        self.entries: deque[Entry] = deque(maxlen=self.max_entries)
+        self._seq = itertools.count(1)
+        self.evicted = 0  # entries dropped to keep the bound
+
+    def add(self, entry: Entry) -> None:
+        if len(self.entries) == self.entries.maxlen:
+            self.evicted += 1
+        self.entries.append(entry)
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def query(self, *, provider: str | None = None, path: str | None = None, status: int | None = None,
+              since_seq: int | None = None, since_at: float | None = None, limit: int | None = None) -> tuple[list[Entry], int]:
+        needle = path.lower() if path else None
+        matched = [
+            e for e in reversed(self.entries)
+            if (provider is None or e.provider == provider)
+            and (needle is None or needle in e.path.lower())
+            and (status is None or e.status == status)
+            and (since_seq is None or e.seq > since_seq)
+            and (since_at is None or e.at >= since_at)
+        ]
+        return (matched if limit is None else matched[:limit]), len(matched)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The entry of the request being handled, for the fault middleware to note what it injected.
+current_entry: contextvars.ContextVar[Entry | None] = contextvars.ContextVar("journal_entry", default=None)
+
+
+def journal_middleware(journal: Journal, now: Callable[[], float]) -> Any:
+    """Record each provider request (and unknown paths) with the answer given."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/_mock") or request.path == "/":
+            return await handler(request)
+        started = time.perf_counter()
+        try:
+            raw = await request.read()  # cached by aiohttp: the handler reads the same bytes
+            body = mask_body(raw)
+        except web.HTTPRequestEntityTooLarge:
+            body = "(body larger than [server] max_body_bytes; not kept)"
+        seq = journal.next_seq()
+        entry = Entry(
+            id=f"req_{seq}", seq=seq, at=now(), provider=provider_of(request.path) or "unknown",
+            method=request.method, path=mask_path(request.path, request.query_string),
+            headers=mask_headers(request.headers), body=body,
+        )
+        token = current_entry.set(entry)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            entry.status = exc.status
+            entry.reason = exc.headers.get("X-Mock-Reason")
+            raise
+        finally:
+            current_entry.reset(token)
+            entry.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+            journal.add(entry)
+        entry.status = response.status
+        entry.reason = response.headers.get("X-Mock-Reason")
+        payload = getattr(response, "body", None)
+        if isinstance(payload, (bytes, bytearray)):
+            entry.response_body = bytes(payload[:BODY_LIMIT]).decode("utf-8", "replace")
+        return response
+
+    return middleware

@@ -1,0 +1,178 @@
+"""Request journal, fault injection and accounts at run time, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+
+from tests.control.test_control import SEND, get, send
+
+
+async def test_journal_records_requests_with_answer_and_reason_and_masks_secrets(mock_client):
+    await send(mock_client, "0901255500")
+    await send(mock_client, "0901255503")  # 108 at submit
+    await mock_client.get("/MainService.svc/json/GetBalance/ESMS_SANDBOX_KEY/ESMS_SANDBOX_SECRET",
+                          headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    await mock_client.get("/MainService.svc/json/GetSendStatus?RefId=x&ApiKey=k&SecretKey=topsecret")
+    await mock_client.get("/_mock/health")  # not journaled
+    status, journal = await get(mock_client, "/_mock/requests")
+    assert status == 200 and journal["total"] == 4 and journal["evicted"] == 0
+    status_q, balance, rejected, accepted = journal["items"]
+    assert accepted["method"] == "POST" and accepted["provider"] == "esms" and accepted["status"] == 200
+    assert '"SecretKey": "***"' in accepted["body"] and "ESMS_SANDBOX_SECRET" not in accepted["body"]
+    assert '"CodeResult":"100"' in accepted["response_body"] and accepted["reason"] is None
+    assert rejected["reason"].startswith("magic number 55503")
+    assert balance["path"] == "/MainService.svc/json/GetBalance/ESMS_SANDBOX_KEY/***"
+    assert balance["headers"]["Authorization"] == "Basic ***"
+    assert status_q["path"] == "/MainService.svc/json/GetSendStatus?RefId=x&ApiKey=k&SecretKey=***"
+    assert all(isinstance(e["latency_ms"], float) for e in journal["items"])
+
+
+async def test_journal_filters(mock_client):
+    await send(mock_client, "0901255500")
+    await mock_client.get("/MainService.svc/json/GetBalance/a/b")
+    await mock_client.get("/nowhere")
+    _, by_path = await get(mock_client, "/_mock/requests", path="getbalance")
+    assert [e["path"] for e in by_path["items"]] == ["/MainService.svc/json/GetBalance/a/***"]
+    _, unknown = await get(mock_client, "/_mock/requests", provider="unknown", status="404")
+    assert [e["path"] for e in unknown["items"]] == ["/nowhere"]
+    _, everything = await get(mock_client, "/_mock/requests")
+    first_id = everything["items"][-1]["id"]
+    _, since = await get(mock_client, "/_mock/requests", since=first_id)
+    assert since["total"] == 2
+    _, limited = await get(mock_client, "/_mock/requests", limit="1")
+    assert len(limited["items"]) == 1 and limited["total"] == 3
+    for params, message in (({"status": "ok"}, "status"), ({"since": "yesterday"}, "since"),
+                            ({"provider": "x"}, "provider")):
+        status, body = await get(mock_client, "/_mock/requests", **params)
+        assert status == 400 and message in body["error"]
+
+
+async def test_journal_is_bounded(mock_settings, aiohttp_client):
+    from dataclasses import replace
+
+    from mock_server.app import create_app
+    from mock_server.core.clock import ManualClock
+
+    client = await aiohttp_client(create_app(replace(mock_settings, journal_max_entries=3), clock=ManualClock()))
+    for _ in range(5):
+        await client.get("/MainService.svc/json/GetBalance/a/b")
+    _, journal = await get(client, "/_mock/requests")
+    assert journal["total"] == 3 and journal["evicted"] == 2
+
+
+async def test_fault_http_error_next_n_in_esms_envelope_changes_nothing(mock_client):
+    resp = await mock_client.post("/_mock/faults", json={"action": "http_error", "status": 503, "provider": "esms",
+                                                          "endpoint": "Send_Multiple", "times": 2})
+    assert resp.status == 201
+    fault = await resp.json()
+    assert fault == {"id": "f_1", "action": "http_error", "provider": "esms", "endpoint": "Send_Multiple",
+                     "status": 503, "times": 2, "hits": 0}
+    for _ in range(2):
+        resp = await mock_client.post(SEND, json={})
+        assert resp.status == 503
+        assert await resp.json() == {"CodeResult": "99", "CountRegenerate": 0, "ErrorMessage": "Service Unavailable"}
+        assert resp.headers["X-Mock-Reason"] == "fault f_1: injected http_error"
+    assert (await send(mock_client, "0901255500"))["CodeResult"] == "100"
+    assert (await get(mock_client, "/_mock/faults"))[1] == {"items": [], "total": 0}
+    _, journal = await get(mock_client, "/_mock/requests")
+    assert [e["fault"] for e in journal["items"]] == [None, "fault f_1 (http_error)", "fault f_1 (http_error)"]
+    _, messages = await get(mock_client, "/_mock/messages")
+    assert messages["total"] == 1
+
+
+async def test_fault_forced_provider_code(mock_client):
+    await mock_client.post("/_mock/faults", json={"action": "provider_code", "provider": "esms", "code": "99"})
+    resp = await mock_client.post(SEND, json={})
+    assert resp.status == 200
+    assert await resp.json() == {"CodeResult": "99", "CountRegenerate": 0, "ErrorMessage": "Phone number is blocked"}
+    resp = await mock_client.delete("/_mock/faults")
+    assert await resp.json() == {"deleted": 1}
+
+
+async def test_fault_share_is_seeded(mock_client):
+    await mock_client.post("/_mock/faults", json={"action": "http_error", "status": 500, "share": 0.5})
+    statuses = [(await mock_client.get("/MainService.svc/json/GetBalance/a/b")).status for _ in range(40)]
+    assert set(statuses) == {200, 500}
+    _, faults = await get(mock_client, "/_mock/faults")
+    assert faults["items"][0]["hits"] == statuses.count(500)
+
+
+async def test_fault_latency_slows_the_answer(mock_client):
+    await mock_client.post("/_mock/faults", json={"action": "latency", "latency_ms": 150, "provider": "esms"})
+    started = time.perf_counter()
+    await mock_client.get("/MainService.svc/json/GetBalance/a/b")
+    assert time.perf_counter() - started >= 0.15
+    started = time.perf_counter()
+    await mock_client.get("/_mock/health")  # control API is never slowed
+    assert time.perf_counter() - started < 0.15
+
+
+async def test_fault_drop_closes_the_connection_without_an_answer(mock_client):
+    await mock_client.post("/_mock/faults", json={"action": "drop", "times": 1})
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await mock_client.get("/MainService.svc/json/GetBalance/a/b")
+    resp = await mock_client.get("/MainService.svc/json/GetBalance/a/b")
+    assert resp.status == 200
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"action": "explode"}, "action"),
+    ({"action": "latency"}, "latency_ms is required"),
+    ({"action": "latency", "latency_ms": [500, 100]}, "low <= high"),
+    ({"action": "http_error"}, "status is required"),
+    ({"action": "http_error", "status": 418}, "status"),
+    ({"action": "provider_code", "code": "99"}, "provider is required"),
+    ({"action": "drop", "share": 2}, "share"),
+    ({"action": "drop", "latency_ms": 5}, "latency_ms applies only"),
+])
+async def test_fault_bad_input(mock_client, body, message):
+    resp = await mock_client.post("/_mock/faults", json=body)
+    assert resp.status == 400 and message in (await resp.json())["error"]
+
+
+async def test_fault_delete_one(mock_client):
+    await mock_client.post("/_mock/faults", json={"action": "drop"})
+    assert (await mock_client.delete("/_mock/faults/f_1")).status == 200
+    assert (await mock_client.delete("/_mock/faults/f_1")).status == 404
+
+
+async def test_accounts_top_up_drain_and_brandname(mock_client):
+    _, accounts = await get(mock_client, "/_mock/accounts")
+    esms = {a["api_key"]: a for a in accounts["esms"]}
+    assert esms["ESMS_POOR_KEY"] == {"api_key": "ESMS_POOR_KEY", "brandnames": ["MOCKBRAND"], "balance": 500.0,
+                                     "user_id": 10001}
+    assert "secret_key" not in esms["ESMS_SANDBOX_KEY"]
+    resp = await mock_client.post("/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", json={"balance": 0})
+    assert await resp.json() == {"api_key": "ESMS_SANDBOX_KEY", "balance": 0.0}
+    assert (await send(mock_client, "0901234567"))["CodeResult"] == "103"
+    await mock_client.post("/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", json={"add": 470})
+    assert (await send(mock_client, "0901234567"))["CodeResult"] == "100"
+    body = {"ApiKey": "ESMS_POOR_KEY", "SecretKey": "ESMS_POOR_SECRET", "Brandname": "NEWBRAND", "SmsType": "23",
+            "Content": "x", "Phones": ["0901234567"]}
+    assert (await (await mock_client.post(SEND, json=body)).json())["CodeResult"] == "104"
+    resp = await mock_client.post("/_mock/accounts/esms/ESMS_POOR_KEY/brandnames", json={"brandname": "NEWBRAND"})
+    assert (await resp.json())["brandnames"] == ["MOCKBRAND", "NEWBRAND"]
+    assert (await (await mock_client.post(SEND, json=body)).json())["CodeResult"] == "100"
+
+
+@pytest.mark.parametrize("path, body, status, message", [
+    ("/_mock/accounts/esms/NOPE/balance", {"balance": 1}, 404, "no eSMS account"),
+    ("/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", {"balance": 1, "add": 2}, 400, "exactly one"),
+    ("/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", {"balance": -1}, 400, "balance"),
+    ("/_mock/accounts/esms/ESMS_SANDBOX_KEY/brandnames", {}, 400, "brandname is required"),
+])
+async def test_accounts_bad_input(mock_client, path, body, status, message):
+    resp = await mock_client.post(path, json=body)
+    assert resp.status == status and message in (await resp.json())["error"]
+
+
+async def test_reset_clears_journal_and_faults(mock_client):
+    await mock_client.post("/_mock/faults", json={"action": "drop", "endpoint": "nothing-matches"})
+    await mock_client.get("/MainService.svc/json/GetBalance/a/b")
+    await mock_client.post("/_mock/reset")
+    assert (await get(mock_client, "/_mock/faults"))[1]["total"] == 0
+    assert (await get(mock_client, "/_mock/requests"))[1]["total"] == 0

@@ -1,18 +1,33 @@
-"""The pytest plugin (entry point `pytest11`): the mock in-process on a manual clock, and a callback receiver.
+"""The pytest plugin (entry point `pytest11`): the mock in-process on a free port with a manual clock, a callback
+receiver, and helpers to wait, advance the clock and set rules and faults (product.md §7).
 
-    async def test_send(mock_client, callback_receiver):
-        await mock_client.post("/MainService.svc/json/Send_Multiple_Sms_OTT/", json={..., "CallbackUrl": callback_receiver.url})
-        await mock_client.post("/_mock/clock/advance", json={"seconds": 1})
-        (hit,) = await callback_receiver.wait_for(1)
+Two flavours of the same thing:
+
+- sync, any HTTP client: `mock_server` (a `MockServerClient` of one server per session, reset before each test) and
+  `callback_listener` (a threaded HTTP listener);
+- async, in the test's event loop: `mock_client` (an aiohttp test client of a fresh app per test) and
+  `callback_receiver`.
+
+    def test_send(mock_server, callback_listener):
+        my_service.send_viber(base_url=mock_server.url, phone="0901255500", callback=callback_listener.url)
+        mock_server.advance(1)
+        (callback,) = callback_listener.wait_for(1)
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import pytest
 from aiohttp import web
@@ -132,3 +147,268 @@ async def callback_receiver() -> AsyncIterator[CallbackReceiver]:
     receiver = await CallbackReceiver().start()
     yield receiver
     await receiver.close()
+
+
+# --- a whole server in a thread, and a synchronous client for it ----------------------------------------------------
+
+
+class ThreadedMockServer:
+    """The mock on its own event loop in a daemon thread, on 127.0.0.1 and a free port (moto's ThreadedMotoServer)."""
+
+    def __init__(self, settings: Settings | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.settings = settings or test_settings()
+        self.host, self.port = host, port
+        self.url = ""
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "ThreadedMockServer":
+        self._thread = threading.Thread(target=self._run, name="mock-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(15):
+            raise RuntimeError("the mock server did not start within 15 s")
+        if self._error is not None:
+            raise RuntimeError(f"the mock server failed to start: {self._error}") from self._error
+        return self
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+        finally:
+            self._loop.close()
+
+    async def _serve(self) -> None:
+        from .app import create_app
+
+        self._stop = asyncio.Event()
+        runner = web.AppRunner(create_app(self.settings), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://{self.host}:{port}"
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await runner.cleanup()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(15)
+
+
+class MockServerError(AssertionError):
+    """The control API refused a helper's call; the message is the server's own `error`."""
+
+
+class MockServerClient:
+    """Synchronous helpers over the control API (standard library only), for tests in any style."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def call(self, method: str, path: str, body: Any = None, *, expect: tuple[int, ...] = (200, 201, 202)) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, payload = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, payload = exc.code, exc.read()
+        out = json.loads(payload) if payload else None
+        if status not in expect:
+            detail = out.get("error") if isinstance(out, dict) else payload[:200]
+            raise MockServerError(f"{method} {path} answered {status}: {detail}")
+        return out
+
+    # arrange
+    def reset(self) -> None:
+        """Back to the configured start state (messages, rules, faults, balances ...)."""
+        self.call("POST", "/_mock/reset")
+
+    def advance(self, seconds: float) -> str:
+        """Move the mock clock; every status change that fell due has happened when this returns."""
+        return self.call("POST", "/_mock/clock/advance", {"seconds": seconds})["now"]
+
+    def add_rule(self, **rule: Any) -> dict[str, Any]:
+        """e.g. `add_rule(phone="0901234567", outcome="undeliverable", times=1)` (product.md §5.1)."""
+        return self.call("POST", "/_mock/rules", rule)
+
+    def add_fault(self, **fault: Any) -> dict[str, Any]:
+        """e.g. `add_fault(action="latency", latency_ms=2000, provider="esms")`, `add_fault(action="http_error",
+        status=503, times=1)`."""
+        return self.call("POST", "/_mock/faults", fault)
+
+    def force_status(self, message_id: str, status: str) -> dict[str, Any]:
+        return self.call("POST", f"/_mock/messages/{message_id}/status", {"status": status})
+
+    # observe
+    def messages(self, **filters: Any) -> list[dict[str, Any]]:
+        """Stored messages, newest first; filters provider, phone, status, limit."""
+        return self.call("GET", "/_mock/messages?" + urllib.parse.urlencode(filters))["items"]
+
+    def message(self, message_id: str = "latest") -> dict[str, Any]:
+        return self.call("GET", f"/_mock/messages/{message_id}")
+
+    def callbacks_for(self, message_id: str) -> list[dict[str, Any]]:
+        """Every callback attempt for one message, oldest first."""
+        items = self.call("GET", "/_mock/callbacks?" + urllib.parse.urlencode({"message_id": message_id}))["items"]
+        return list(reversed(items))
+
+    def requests(self, **filters: Any) -> list[dict[str, Any]]:
+        """The request journal, newest first; filters provider, path, status, since, limit."""
+        return self.call("GET", "/_mock/requests?" + urllib.parse.urlencode(filters))["items"]
+
+    # wait (on the server-sent event stream: no polling)
+    def wait_for_message(self, *, phone: str | None = None, provider: str | None = None, status: str | None = None,
+                         timeout: float = 5.0) -> dict[str, Any]:
+        """The newest message matching all given filters, waiting up to `timeout` seconds for one to appear."""
+        from .core.phones import phone_keys
+
+        def match(m: dict[str, Any]) -> bool:
+            return ((phone is None or bool(phone_keys(phone) & phone_keys(m["phone"])))
+                    and (provider is None or m["provider"] == provider)
+                    and (status is None or m["status"] == status))
+
+        what = f"a message (phone={phone}, provider={provider}, status={status})"
+        return self._wait(("message.created", "message.updated"), match,
+                          lambda: self.messages(**{k: v for k, v in (("phone", phone), ("provider", provider),
+                                                                    ("status", status)) if v}), what, timeout)
+
+    def wait_for_callback(self, *, message_id: str | None = None, delivered: bool | None = None,
+                          timeout: float = 5.0) -> dict[str, Any]:
+        """A callback attempt (for `message_id`, and delivered or not) once the mock has recorded it."""
+
+        def match(a: dict[str, Any]) -> bool:
+            return (message_id is None or a["message_id"] == message_id) and (
+                delivered is None or a["delivered"] == delivered)
+
+        what = f"a callback attempt (message_id={message_id}, delivered={delivered})"
+        query = urllib.parse.urlencode({"message_id": message_id} if message_id else {})
+        return self._wait(("callback.attempted",), match, lambda: self.call("GET", "/_mock/callbacks?" + query)["items"],
+                          what, timeout)
+
+    def _wait(self, types: tuple[str, ...], match: Callable[[dict[str, Any]], bool],
+              current: Callable[[], list[dict[str, Any]]], what: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        url = f"{self.url}/_mock/events?types={','.join(types)}"
+        try:
+            stream = urllib.request.urlopen(url, timeout=timeout)  # subscribed once the headers are back
+        except OSError as exc:
+            raise MockServerError(f"cannot open the event stream at {url}: {exc}") from None
+        with stream:
+            for item in current():  # what happened before we subscribed
+                if match(item):
+                    return item
+            try:
+                for line in _lines(stream, deadline):
+                    if line.startswith(b"data: "):
+                        item = json.loads(line[6:])
+                        if match(item):
+                            return item
+            except (socket.timeout, TimeoutError):
+                pass
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _lines(stream: Any, deadline: float) -> Iterator[bytes]:
+    while True:
+        if time.monotonic() >= deadline:
+            return
+        line = stream.readline()  # each read waits at most the socket timeout set at urlopen
+        if not line:
+            return
+        yield line.rstrip(b"\n")
+
+
+class CallbackListener:
+    """A threaded HTTP listener on 127.0.0.1 recording every request; `respond_with(503, ...)` for the next ones."""
+
+    def __init__(self) -> None:
+        self.requests: list[ReceivedRequest] = []
+        self._plan: deque[int] = deque()
+        self._cond = threading.Condition()
+        listener = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                split = urllib.parse.urlsplit(self.path)
+                with listener._cond:
+                    listener.requests.append(ReceivedRequest(
+                        self.command, split.path, urllib.parse.parse_qsl(split.query, keep_blank_values=True),
+                        CIMultiDict(self.headers.items()), body, self.path))
+                    status = listener._plan.popleft() if listener._plan else 200
+                    listener._cond.notify_all()
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"OK")
+
+            do_GET = do_POST = do_PUT = _any
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def respond_with(self, *statuses: int) -> None:
+        with self._cond:
+            self._plan.extend(statuses)
+
+    def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[ReceivedRequest]:
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.requests) >= count, timeout):
+                raise AssertionError(
+                    f"callback listener: expected {count} request(s) within {timeout} s, got {len(self.requests)}")
+            return list(self.requests[:count])
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture(scope="session")
+def mock_server_settings() -> Settings:
+    """Settings of the session's threaded mock (shipped accounts, manual clock, seed 1234); override to change."""
+    return test_settings()
+
+
+@pytest.fixture(scope="session")
+def mock_server_instance(mock_server_settings: Settings) -> Iterator[ThreadedMockServer]:
+    """One mock server per test session, in a background thread."""
+    server = ThreadedMockServer(mock_server_settings).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mock_server(mock_server_instance: ThreadedMockServer) -> MockServerClient:
+    """The session's mock server, reset to its start state for this test; `.url` is its base URL."""
+    client = MockServerClient(mock_server_instance.url)
+    client.reset()
+    return client
+
+
+@pytest.fixture
+def callback_listener() -> Iterator[CallbackListener]:
+    """A threaded HTTP listener for the callbacks the mock sends (sync tests); `.url` is its base URL."""
+    listener = CallbackListener()
+    yield listener
+    listener.close()

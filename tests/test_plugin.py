@@ -1,0 +1,61 @@
+"""The pytest plugin's sync flavour: a threaded server per session, its client helpers, the threaded listener."""
+
+from __future__ import annotations
+
+import pytest
+
+from mock_server.testing import MockServerClient, MockServerError
+
+SEND = "/MainService.svc/json/Send_Multiple_Sms_OTT/"
+BODY = {"ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET", "Brandname": "MOCKBRAND", "SmsType": "23",
+        "Content": "Hi", "Phones": ["0901255500"]}
+
+
+def test_server_is_reset_between_tests_part_1(mock_server: MockServerClient):
+    assert mock_server.call("POST", SEND, BODY)["CodeResult"] == "100"
+    assert len(mock_server.messages()) == 1
+    mock_server.add_rule(phone="0901255500", outcome="blocked")
+
+
+def test_server_is_reset_between_tests_part_2(mock_server: MockServerClient):
+    assert mock_server.messages() == []
+    assert mock_server.call("POST", SEND, BODY)["CodeResult"] == "100"  # the rule of part 1 is gone
+
+
+def test_wait_for_message_and_callback(mock_server: MockServerClient, callback_listener):
+    mock_server.call("POST", SEND, {**BODY, "CallbackUrl": callback_listener.url + "/cb"})
+    message = mock_server.wait_for_message(phone="84901255500", status="accepted")
+    mock_server.advance(1)
+    delivered = mock_server.wait_for_message(phone="0901255500", status="delivered")
+    assert delivered["id"] == message["id"]
+    (hit,) = callback_listener.wait_for(1)
+    assert hit.path == "/cb" and hit.params["SendSuccess"] == "1"
+    attempt = mock_server.wait_for_callback(message_id=message["id"], delivered=True)
+    assert attempt["status"] == 200
+    assert [a["attempt"] for a in mock_server.callbacks_for(message["id"])] == [1]
+
+
+def test_wait_times_out_with_a_clear_message(mock_server: MockServerClient):
+    with pytest.raises(AssertionError, match=r"timed out after 0.3 s waiting for a message \(phone=0900000000"):
+        mock_server.wait_for_message(phone="0900000000", timeout=0.3)
+
+
+def test_listener_retries_and_faults(mock_server: MockServerClient, callback_listener):
+    callback_listener.respond_with(503)
+    mock_server.add_fault(action="http_error", status=500, times=1)
+    with pytest.raises(MockServerError, match="answered 500"):
+        mock_server.call("POST", SEND, BODY)
+    mock_server.call("POST", SEND, {**BODY, "CallbackUrl": callback_listener.url})
+    mock_server.advance(1)
+    callback_listener.wait_for(1)
+    msg = mock_server.message("latest")
+    mock_server.wait_for_callback(message_id=msg["id"], delivered=False)
+    mock_server.advance(0.5)
+    assert [r.params["SMSID"] for r in callback_listener.wait_for(2)] == [msg["provider_id"]] * 2
+    assert mock_server.wait_for_callback(message_id=msg["id"], delivered=True)["attempt"] == 2
+    assert [r["status"] for r in mock_server.requests(path="Send_Multiple")] == [200, 500]
+
+
+def test_control_errors_are_raised_with_the_server_message(mock_server: MockServerClient):
+    with pytest.raises(MockServerError, match="outcome"):
+        mock_server.add_rule(phone="1", outcome="vanish")

@@ -1,0 +1,476 @@
+"""Infobip OMNI over real HTTP: the seed page verbatim, auth, scenarios and the default rules, sends, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import re
+from typing import Any
+
+SEED_AUTH = {"Authorization": "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="}  # Aladdin:open sesame, as printed on the page
+EMPTY_AUTH = {"Authorization": "Basic " + base64.b64encode(b"user:pass").decode()}  # an account with no scenarios
+SEED_KEY = "CC9F01A5DC7BEE2C2B829D203482A654"
+CT = "application/json;charset=UTF-8"
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+KEY_RE = re.compile(r"^[0-9A-F]{32}$")
+PENDING_ENROUTE = {"groupId": 1, "groupName": "PENDING", "id": 7, "name": "PENDING_ENROUTE",
+                   "description": "Message sent to next instance"}
+DELIVERED = {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET",
+             "description": "Message delivered to handset"}
+NO_ERROR = {"groupId": 0, "groupName": "OK", "id": 0, "name": "NO_ERROR", "description": "No Error", "permanent": False}
+UNAUTHORIZED = b'{"requestError":{"serviceException":{"messageId":"UNAUTHORIZED","text":"Invalid login details"}}}'
+BAD_REQUEST = {"requestError": {"serviceException": {"messageId": "BAD_REQUEST", "text": "Bad request"}}}
+
+# The 'OMNI channel: Viber example' page (seeds/003_585061fbf3f3e6cd.txt), its request bodies byte for byte.
+SEED_SCENARIO = ('{\n  "name":"My VIBER-SMS scenario",\n  "flow": [\n    {\n      "from": "ViberSender",\n      '
+                 '"channel": "VIBER"\n    },\n    {\n      "from": "InfoSMS",\n      "channel": "SMS"\n    }    \n  ],\n'
+                 '  "default": true\n}')
+SEED_SEND = ('{ \n\t"scenarioKey":"CC9F01A5DC7BEE2C2B829D203482A654",  \n  "destinations":[ \n  \t{ \n    \t"to":{\n'
+             '        "phoneNumber": "41793026727"\n      }\n    }\n  ],\n  "viber": {\n  \t"text": "This Viber message '
+             'will be delivered to Viber application on the user device."\n  },\n  "sms": {\n  \t"text": "This is the '
+             'SMS failover message"\n  }\n}')
+SEED_RICH = ('{ \n\t"scenarioKey":"CC9F01A5DC7BEE2C2B829D203482A654",  \n  "destinations":[ \n  \t{ \n    \t"to":{\n'
+             '        "phoneNumber": "41793026727"\n      }\n    }\n  ],\n "viber": {\n    "text": "This is the message '
+             'which will be displayed in Viber Application. It can contain up to 1000 characters. ",\n    "imageURL": '
+             '"http://www.infobip.com/infobip-logo.png",\n    "buttonText": "More information",\n    "buttonURL": '
+             '"http://www.infobip.com/",\n    "isPromotional": true,\n    "validityPeriod":1\n  },\n  "sms": {\n    '
+             '"text": "This text will be received via SMS if Viber message is not delivered.",\n    "validityPeriod":1\n'
+             '  }\n}')
+
+
+async def post(client: Any, path: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    resp = await client.post(path, data=data, headers={"Content-Type": "application/json", **(headers or SEED_AUTH)})
+    return resp.status, await resp.json(content_type=None), resp.headers
+
+
+async def get(client: Any, path: str, headers: dict[str, str] | None = None, **params: Any) -> tuple[int, Any, Any]:
+    resp = await client.get(path, params=params, headers=headers or SEED_AUTH)
+    return resp.status, await resp.json(content_type=None), resp.headers
+
+
+def advanced(phone: str = "41793026727", **fields: Any) -> dict[str, Any]:
+    body = {"scenarioKey": SEED_KEY, "destinations": [{"to": {"phoneNumber": phone}}], "viber": {"text": "Hi Viber"},
+            "sms": {"text": "Hi SMS"}}
+    body.update(fields)
+    return {k: v for k, v in body.items() if v is not ...}
+
+
+# --- the seed page, verbatim -----------------------------------------------------------------------------------------
+
+
+async def test_seed_page_three_steps_verbatim(mock_client, advance, mock_clock):
+    # 1. Create an OMNI scenario
+    resp = await mock_client.post("/omni/1/scenarios", data=SEED_SCENARIO,
+                                  headers={**SEED_AUTH, "Content-Type": "application/json"})
+    assert resp.status == 201
+    assert resp.headers["Content-Type"] == CT
+    scenario = await resp.json()
+    assert list(scenario) == ["key", "name", "flow", "default"]
+    assert KEY_RE.match(scenario["key"])
+    assert scenario == {"key": scenario["key"], "name": "My VIBER-SMS scenario",
+                        "flow": [{"from": "ViberSender", "channel": "VIBER"}, {"from": "InfoSMS", "channel": "SMS"}],
+                        "default": True}
+    # 2. Send an OMNI message (the page's own key: the sandbox account ships the page's scenario)
+    resp = await mock_client.post("/omni/1/advanced", data=SEED_SEND,
+                                  headers={**SEED_AUTH, "Content-Type": "application/json"})
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == CT
+    sent = await resp.json()
+    assert list(sent) == ["messages"]  # one destination, no client bulkId: no bulkId (infobip.md decision 7)
+    (message,) = sent["messages"]
+    assert list(message) == ["to", "status", "messageId"]
+    assert message["to"] == {"phoneNumber": "41793026727"}
+    assert message["status"] == PENDING_ENROUTE
+    assert UUID_RE.match(message["messageId"])
+    # 3. Get delivery reports: nothing final yet, then the Viber delivery
+    resp = await mock_client.get("/omni/1/reports", headers={**SEED_AUTH, "Accept": "application/json"})
+    assert resp.status == 200 and await resp.json() == {"results": []}
+    start = mock_clock.now()
+    await advance(1)
+    resp = await mock_client.get("/omni/1/reports", headers={**SEED_AUTH, "Accept": "application/json"})
+    assert resp.status == 200
+    (report,) = (await resp.json())["results"]
+    assert list(report) == ["bulkId", "messageId", "to", "sentAt", "doneAt", "messageCount", "mccMnc", "price",
+                            "status", "error", "channel"]
+    assert UUID_RE.match(report["bulkId"])
+    assert report["messageId"] == message["messageId"]
+    assert report["to"] == "41793026727"
+    assert report["sentAt"] == omni(start + 0.2) and report["doneAt"] == omni(start + 0.7)
+    assert report["messageCount"] == 1 and report["mccMnc"] == "22801"
+    assert report["price"] == {"pricePerMessage": 0.0104, "currency": "EUR"}
+    assert report["status"] == DELIVERED and report["error"] == NO_ERROR and report["channel"] == "VIBER"
+    # one-time: read once, then gone
+    assert (await get(mock_client, "/omni/1/reports"))[1] == {"results": []}
+
+
+async def test_seed_rich_viber_example_verbatim(mock_client, advance):
+    resp = await mock_client.post("/omni/1/advanced", data=SEED_RICH,
+                                  headers={**SEED_AUTH, "Content-Type": "application/json"})
+    assert resp.status == 200
+    (message,) = (await resp.json())["messages"]
+    assert message["status"] == PENDING_ENROUTE
+    status, stored, _ = await get(mock_client, "/_mock/messages/latest")
+    assert stored["channel"] == "viber"
+    assert stored["content"] == {
+        "text": "This is the message which will be displayed in Viber Application. It can contain up to 1000 "
+                "characters. ",
+        "image": "http://www.infobip.com/infobip-logo.png", "button_text": "More information",
+        "button_url": "http://www.infobip.com/"}
+    await advance(1)
+    (report,) = (await get(mock_client, "/omni/1/reports"))[1]["results"]
+    assert report["channel"] == "VIBER" and report["status"] == DELIVERED
+
+
+def omni(ts: float) -> str:
+    from mock_server.providers.infobip.codec import omni_date
+
+    return omni_date(ts)
+
+
+# --- auth ------------------------------------------------------------------------------------------------------------
+
+
+async def test_each_auth_scheme_is_accepted(mock_client):
+    for header in ("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", "App INFOBIP_SANDBOX_API_KEY",
+                   "IBSSO INFOBIP_SANDBOX_TOKEN", "Bearer INFOBIP_SANDBOX_TOKEN", "app INFOBIP_SANDBOX_API_KEY"):
+        status, body, _ = await get(mock_client, f"/omni/1/scenarios/{SEED_KEY}", headers={"Authorization": header})
+        assert status == 200, header
+        assert body["key"] == SEED_KEY
+
+
+async def test_missing_or_wrong_credentials_get_exact_401(mock_client):
+    cases = {
+        "none": {},
+        "wrong password": {"Authorization": "Basic " + base64.b64encode(b"Aladdin:closed sesame").decode()},
+        "unknown user": {"Authorization": "Basic " + base64.b64encode(b"nobody:open sesame").decode()},
+        "not base64": {"Authorization": "Basic %%%"},
+        "wrong app key": {"Authorization": "App NOPE"},
+        "wrong ibsso token": {"Authorization": "IBSSO NOPE"},
+        "wrong bearer token": {"Authorization": "Bearer NOPE"},
+        "api key as basic": {"Authorization": "Basic INFOBIP_SANDBOX_API_KEY"},
+        "unknown scheme": {"Authorization": "Digest abc"},
+    }
+    for name, headers in cases.items():
+        for method, path in (("GET", "/omni/1/reports"), ("POST", "/omni/1/advanced"), ("GET", "/omni/1/logs"),
+                             ("POST", "/omni/1/scenarios"), ("GET", f"/omni/1/scenarios/{SEED_KEY}")):
+            resp = await mock_client.request(method, path, headers=headers, json=advanced())
+            assert resp.status == 401, (name, path)
+            assert await resp.read() == UNAUTHORIZED
+            assert len(UNAUTHORIZED) == 97  # the Content-Length of Infobip's own 401 (infobip.md §10)
+            assert resp.headers["Content-Type"] == CT
+            assert resp.headers["X-Mock-Reason"]
+
+
+# --- scenarios and the default-scenario rules ------------------------------------------------------------------------
+
+
+async def test_default_scenario_rules(mock_client):
+    sms_only = {"flow": [{"from": "InfoSMS", "channel": "SMS"}]}
+    # no scenario at all: a send without scenarioKey is a 400
+    status, body, headers = await post(mock_client, "/omni/1/text",
+                                       {"destinations": [{"to": {"phoneNumber": "41793026727"}}], "text": "x"},
+                                       EMPTY_AUTH)
+    assert (status, body) == (400, BAD_REQUEST)
+    assert "default scenario" in headers["X-Mock-Reason"]
+    # the first scenario becomes the default even when it asks not to be
+    status, first, _ = await post(mock_client, "/omni/1/scenarios", {"name": "A", **sms_only, "default": False},
+                                  EMPTY_AUTH)
+    assert status == 201 and first["default"] is True
+    status, second, _ = await post(mock_client, "/omni/1/scenarios", {"name": "B", **sms_only}, EMPTY_AUTH)
+    assert status == 201 and second["default"] is False
+    # the 2018 clients' spelling moves the default
+    status, third, _ = await post(mock_client, "/omni/1/scenarios",
+                                  {"defaultScenario": True, "flow": [{"channel": "SMS", "from": "InfoSMS"}],
+                                   "name": "S"}, EMPTY_AUTH)
+    assert status == 201 and third["default"] is True and list(third) == ["key", "name", "flow", "default"]
+    assert len({first["key"], second["key"], third["key"]}) == 3
+    status, listed, _ = await get(mock_client, "/omni/1/scenarios", EMPTY_AUTH)
+    assert [(s["name"], s["default"]) for s in listed["scenarios"]] == [("A", False), ("B", False), ("S", True)]
+    for query in ({"isDefault": "true"}, {"default": "true"}):
+        status, only, _ = await get(mock_client, "/omni/1/scenarios", EMPTY_AUTH, **query)
+        assert [s["key"] for s in only["scenarios"]] == [third["key"]]
+    status, others, _ = await get(mock_client, "/omni/1/scenarios", EMPTY_AUTH, isDefault="false")
+    assert [s["name"] for s in others["scenarios"]] == ["A", "B"]
+    # a send without scenarioKey uses the default one
+    status, sent, _ = await post(mock_client, "/omni/1/text",
+                                 {"destinations": [{"to": {"phoneNumber": "41793026727"}}], "text": "x"}, EMPTY_AUTH)
+    assert status == 200
+    status, stored, _ = await get(mock_client, "/_mock/messages/latest")
+    assert stored["meta"]["scenario_key"] == third["key"] and stored["channel"] == "sms"
+    # PUT replaces the scenario and can move the default back
+    status, updated, _ = await mock_client_put(mock_client, first["key"],
+                                               {"name": "A2", "flow": [{"from": "V", "channel": "VIBER"}],
+                                                "default": True})
+    assert status == 200
+    assert updated == {"key": first["key"], "name": "A2", "flow": [{"from": "V", "channel": "VIBER"}], "default": True}
+    status, got, _ = await get(mock_client, f"/omni/1/scenarios/{third['key']}", EMPTY_AUTH)
+    assert got["default"] is False
+    # there is always exactly one default: default:false on it leaves it default
+    status, updated, _ = await mock_client_put(mock_client, first["key"], {"name": "A3", **sms_only, "default": False})
+    assert status == 200 and updated["default"] is True
+    status, listed, _ = await get(mock_client, "/omni/1/scenarios", EMPTY_AUTH)
+    assert sum(s["default"] for s in listed["scenarios"]) == 1
+
+
+async def mock_client_put(client: Any, key: str, body: Any, headers: dict[str, str] | None = None):
+    resp = await client.put(f"/omni/1/scenarios/{key}", json=body, headers=headers or EMPTY_AUTH)
+    return resp.status, await resp.json(content_type=None), resp.headers
+
+
+async def test_scenario_list_paging_and_isolation(mock_client):
+    for name in "ABCDE":
+        await post(mock_client, "/omni/1/scenarios", {"name": name, "flow": [{"channel": "SMS"}]}, EMPTY_AUTH)
+    status, page, _ = await get(mock_client, "/omni/1/scenarios", EMPTY_AUTH, limit=2, page=1)
+    assert [s["name"] for s in page["scenarios"]] == ["C", "D"]
+    status, page, _ = await get(mock_client, "/omni/1/scenarios", EMPTY_AUTH, limit=0)
+    assert page == {"scenarios": []}
+    status, body, headers = await get(mock_client, "/omni/1/scenarios", EMPTY_AUTH, limit="x")
+    assert (status, body) == (400, BAD_REQUEST) and "limit" in headers["X-Mock-Reason"]
+    status, body, _ = await get(mock_client, "/omni/1/scenarios", EMPTY_AUTH, isDefault="maybe")
+    assert status == 400
+    # the sandbox account sees only its own (the seed page's) scenario
+    status, seed, _ = await get(mock_client, "/omni/1/scenarios")
+    assert seed == {"scenarios": [{"key": SEED_KEY, "name": "My VIBER-SMS scenario",
+                                   "flow": [{"from": "ViberSender", "channel": "VIBER"},
+                                            {"from": "InfoSMS", "channel": "SMS"}], "default": True}]}
+
+
+async def test_unknown_scenario_is_404(mock_client):
+    not_found = {"requestError": {"serviceException": {"messageId": "NOT_FOUND", "text": "Scenario not found"}}}
+    status, body, headers = await get(mock_client, "/omni/1/scenarios/0123456789ABCDEF0123456789ABCDEF")
+    assert (status, body) == (404, not_found) and headers["Content-Type"] == CT
+    status, body, _ = await mock_client_put(mock_client, "NOPE", {"flow": [{"channel": "SMS"}]}, SEED_AUTH)
+    assert (status, body) == (404, not_found)
+    status, body, headers = await post(mock_client, "/omni/1/advanced", advanced(scenarioKey="NOPE"))
+    assert (status, body) == (404, not_found) and "scenarioKey" in headers["X-Mock-Reason"]
+    # another account's scenario is unknown here
+    status, body, _ = await get(mock_client, f"/omni/1/scenarios/{SEED_KEY}", EMPTY_AUTH)
+    assert status == 404
+
+
+async def test_invalid_scenarios_are_400(mock_client):
+    for body, field in (({"name": "x"}, "flow"), ({"flow": []}, "flow"), ({"flow": [{"from": "x"}]}, "channel"),
+                        ({"flow": [{"channel": "TELEGRAM"}]}, "channel"), ({"flow": "SMS"}, "flow"),
+                        ({"flow": [{"channel": "SMS"}], "default": "yes"}, "default")):
+        status, answer, headers = await post(mock_client, "/omni/1/scenarios", body)
+        assert (status, answer) == (400, BAD_REQUEST), body
+        assert field in headers["X-Mock-Reason"]
+
+
+# --- sends -----------------------------------------------------------------------------------------------------------
+
+
+async def test_bulk_id_and_message_ids(mock_client):
+    status, body, _ = await post(mock_client, "/omni/1/advanced",
+                                 advanced(bulkId="BULK-1", destinations=[{"messageId": "MID-1",
+                                                                          "to": {"phoneNumber": "41793026727"}}]))
+    assert status == 200
+    assert list(body) == ["bulkId", "messages"]
+    assert body["bulkId"] == "BULK-1" and body["messages"][0]["messageId"] == "MID-1"
+    status, body, _ = await post(mock_client, "/omni/1/advanced",
+                                 advanced(destinations=[{"to": {"phoneNumber": "41793026727"}},
+                                                        {"to": {"phoneNumber": "41793026731",
+                                                                "emailAddress": "e@example.com"}}]))
+    assert UUID_RE.match(body["bulkId"])
+    assert [m["to"] for m in body["messages"]] == [{"phoneNumber": "41793026727"},
+                                                   {"phoneNumber": "41793026731", "emailAddress": "e@example.com"}]
+    assert all(UUID_RE.match(m["messageId"]) for m in body["messages"])
+    assert body["messages"][0]["messageId"] != body["messages"][1]["messageId"]
+
+
+async def test_python_client_wire_body_is_accepted(mock_client, advance):
+    # The exact body the official Python client 2.3.0 sent (infobip.md §12), with a naive sendAt in the past.
+    body = {"bulkId": "BULK-1", "callbackData": "cb", "destinations": [{"messageId": "MID-1",
+                                                                        "to": {"phoneNumber": "41793026727"}}],
+            "intermediateReport": True, "notifyContentType": "application/json", "notifyUrl": "http://127.0.0.1:9/dlr",
+            "scenarioKey": SEED_KEY, "sendAt": "2018-03-01T10:00:00.000",
+            "sms": {"text": "hello", "validityPeriod": 2, "validityPeriodTimeUnit": "HOURS"},
+            "viber": {"buttonText": "Go", "buttonURL": "http://x", "imageURL": "http://x/i.png", "isPromotional": False,
+                      "text": "hi", "validityPeriod": 1}}
+    status, answer, _ = await post(mock_client, "/omni/1/advanced", body)
+    assert status == 200
+    assert answer == {"bulkId": "BULK-1", "messages": [{"to": {"phoneNumber": "41793026727"},
+                                                        "status": PENDING_ENROUTE, "messageId": "MID-1"}]}
+    await advance(1)
+    (report,) = (await get(mock_client, "/omni/1/reports", limit=10, messageId="MID-1"))[1]["results"]
+    assert report["callbackData"] == "cb" and report["bulkId"] == "BULK-1"
+
+
+async def test_simple_text_send_fails_over_with_the_same_text(mock_client, advance):
+    status, body, _ = await post(mock_client, "/omni/1/text",
+                                 {"destinations": [{"to": {"phoneNumber": "41793055501"}}], "text": "simple"})
+    assert status == 200 and body["messages"][0]["status"] == PENDING_ENROUTE
+    await advance(2)
+    (log,) = (await get(mock_client, "/omni/1/logs"))[1]["results"]
+    assert (log["channel"], log["from"], log["text"], log["status"]["name"]) == ("SMS", "InfoSMS", "simple",
+                                                                                 "DELIVERED_TO_HANDSET")
+
+
+async def test_magic_rejections_at_submit(mock_client, advance):
+    cases = {"41793055503": (52, "REJECTED_DESTINATION"), "41793055506": (14, "REJECTED_DESTINATION_BLOCKLISTED"),
+             "41793055507": (12, "REJECTED_NOT_ENOUGH_CREDITS")}
+    for phone, (code, name) in cases.items():
+        status, body, headers = await post(mock_client, "/omni/1/advanced",
+                                           advanced(phone, destinations=[{"messageId": phone,
+                                                                          "to": {"phoneNumber": phone}}]))
+        assert status == 200
+        (message,) = body["messages"]
+        assert message["status"]["groupId"] == 5 and message["status"]["groupName"] == "REJECTED"
+        assert (message["status"]["id"], message["status"]["name"]) == (code, name)
+        assert "magic number" in headers["X-Mock-Reason"] and name in headers["X-Mock-Reason"]
+    # the final reports with the same statuses are there at once, without moving the clock; no failover
+    status, reports, _ = await get(mock_client, "/omni/1/reports")
+    got = {r["messageId"]: (r["status"]["id"], r["status"]["name"], r["channel"], r["price"]["pricePerMessage"])
+           for r in reports["results"]}
+    assert got == {phone: (code, name, "VIBER", 0.0) for phone, (code, name) in cases.items()}
+    await advance(100)
+    assert (await get(mock_client, "/omni/1/reports"))[1] == {"results": []}
+
+
+async def test_magic_provider_error_is_http_500(mock_client):
+    status, body, headers = await post(mock_client, "/omni/1/advanced", advanced("41793055508"))
+    assert status == 500
+    assert body == {"requestError": {"serviceException": {"messageId": "GENERAL_ERROR",
+                                                          "text": "Something went wrong. Please contact support."}}}
+    assert headers["Content-Type"] == CT and "55508" in headers["X-Mock-Reason"]
+    assert (await get(mock_client, "/_mock/messages", provider="infobip"))[1]["total"] == 0
+
+
+async def test_invalid_phone_number_is_rejected_destination(mock_client):
+    status, body, headers = await post(mock_client, "/omni/1/advanced", advanced("not-a-number"))
+    assert status == 200 and body["messages"][0]["status"]["name"] == "REJECTED_DESTINATION"
+    assert "phoneNumber" in headers["X-Mock-Reason"]
+
+
+# --- bad input: the envelope, never a 500 ----------------------------------------------------------------------------
+
+
+async def test_viber_content_rules(mock_client):
+    bad = {
+        "button without url": {"text": "t", "buttonText": "Go"},
+        "button without text": {"imageURL": "http://i", "buttonText": "Go", "buttonURL": "http://u"},
+        "text and image, no button": {"text": "t", "imageURL": "http://i"},
+        "empty": {"isPromotional": True},
+        "button text over 30": {"text": "t", "buttonText": "x" * 31, "buttonURL": "http://u"},
+        "text over 1000": {"text": "x" * 1001},
+        "bad unit": {"text": "t", "validityPeriod": 1, "validityPeriodTimeUnit": "WEEKS"},
+        "zero validity": {"text": "t", "validityPeriod": 0},
+        "promo not bool": {"text": "t", "isPromotional": "yes"},
+    }
+    for name, viber in bad.items():
+        status, body, headers = await post(mock_client, "/omni/1/advanced", advanced(viber=viber))
+        assert (status, body) == (400, BAD_REQUEST), name
+        assert "viber" in headers["X-Mock-Reason"], name
+    good = ({"imageURL": "http://i"}, {"text": "t", "buttonText": "x" * 30, "buttonURL": "http://u"},
+            {"text": "x" * 1000, "validityPeriod": "2", "validityPeriodTimeUnit": "HOURS"})
+    for viber in good:
+        status, body, _ = await post(mock_client, "/omni/1/advanced", advanced(viber=viber))
+        assert status == 200, viber
+
+
+async def test_bad_bodies_get_the_envelope(mock_client):
+    cases = {
+        "malformed JSON": b'{"destinations": [',
+        "not an object": b"[1, 2]",
+        "empty": b"",
+        "invalid UTF-8": b'{"text": "\xff\xfe"}',
+        "deeply nested": b"[" * 100000 + b"]" * 100000,
+        "NaN": b'{"destinations": NaN}',
+        "destinations not a list": json.dumps(advanced(destinations="41793026727")).encode(),
+        "no destinations": json.dumps(advanced(destinations=[])).encode(),
+        "phone not a string": json.dumps(advanced(destinations=[{"to": {"phoneNumber": 41793026727}}])).encode(),
+        "no to": json.dumps(advanced(destinations=[{"messageId": "x"}])).encode(),
+        "sms without text": json.dumps(advanced(sms={"validityPeriod": 1})).encode(),
+        "notify not bool": json.dumps(advanced(notify="false")).encode(),
+        "bad sendAt": json.dumps(advanced(sendAt="tomorrow")).encode(),
+        "bad notifyContentType": json.dumps(advanced(notifyContentType="text/plain")).encode(),
+        "callbackData too long": json.dumps(advanced(callbackData="x" * 4001)).encode(),
+    }
+    for name, raw in cases.items():
+        resp = await mock_client.post("/omni/1/advanced", data=raw,
+                                      headers={**SEED_AUTH, "Content-Type": "application/json"})
+        assert resp.status == 400, name
+        assert await resp.json() == BAD_REQUEST, name
+        assert resp.headers["Content-Type"] == CT and resp.headers["X-Mock-Reason"], name
+    resp = await mock_client.post("/omni/1/advanced", data=json.dumps(advanced()),
+                                  headers={**SEED_AUTH, "Content-Type": "text/plain"})
+    assert resp.status == 400 and "Content-Type" in resp.headers["X-Mock-Reason"]
+    # the server keeps serving
+    status, body, _ = await post(mock_client, "/omni/1/advanced", advanced())
+    assert status == 200
+
+
+async def test_huge_body_is_413(mock_client):
+    raw = json.dumps(advanced(callbackData="x" * (5 * 1024 * 1024))).encode()
+    resp = await mock_client.post("/omni/1/advanced", data=io.BytesIO(raw),
+                                  headers={**SEED_AUTH, "Content-Type": "application/json"})
+    assert resp.status == 413, resp.headers.get("X-Mock-Reason")
+    assert (await resp.json())["requestError"]["serviceException"]["messageId"] == "REQUEST_ENTITY_TOO_LARGE"
+    assert resp.headers["Content-Type"] == CT
+
+
+async def test_unknown_paths_and_wrong_verbs(mock_client):
+    for method, path in (("GET", "/omni/1/nope"), ("POST", "/omni/2/advanced"), ("GET", "/omni"),
+                         ("GET", "/omni/1/scenarios/A/B"), ("DELETE", "/omni/1/reports/x")):
+        resp = await mock_client.request(method, path, headers=SEED_AUTH)
+        assert resp.status == 404, path
+        assert await resp.json() == {"requestError": {"serviceException": {"messageId": "NOT_FOUND",
+                                                                           "text": "Not found"}}}
+        assert resp.headers["Content-Type"] == CT
+    for method, path, allow in (("GET", "/omni/1/advanced", "POST"), ("PUT", "/omni/1/text", "POST"),
+                                ("POST", "/omni/1/reports", "GET"), ("DELETE", "/omni/1/scenarios", "POST, GET"),
+                                ("POST", f"/omni/1/scenarios/{SEED_KEY}", "GET, PUT")):
+        resp = await mock_client.request(method, path, headers=SEED_AUTH)
+        assert resp.status == 405, path
+        assert (await resp.json())["requestError"]["serviceException"]["messageId"] == "METHOD_NOT_ALLOWED"
+        assert resp.headers["Allow"] == allow and resp.headers["X-Mock-Reason"]
+
+
+async def test_bad_query_parameters_are_400(mock_client):
+    for path, params in (("/omni/1/reports", {"limit": "ten"}), ("/omni/1/reports", {"limit": "0"}),
+                         ("/omni/1/logs", {"limit": "-1"}), ("/omni/1/logs", {"generalStatus": "SEEN"}),
+                         ("/omni/1/logs", {"sentSince": "yesterday"})):
+        status, body, headers = await get(mock_client, path, **params)
+        assert (status, body) == (400, BAD_REQUEST), params
+        assert list(params)[0] in headers["X-Mock-Reason"]
+
+
+# --- absolute-form request lines (the official Python client) --------------------------------------------------------
+
+
+async def raw_request(client: Any, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(request)
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+async def test_absolute_form_request_lines_route(mock_client, advance):
+    host = f"{mock_client.server.host}:{mock_client.server.port}"
+    body = json.dumps(advanced(destinations=[{"messageId": "ABS-1", "to": {"phoneNumber": "41793026727"}}])).encode()
+    status, headers, answer = await raw_request(mock_client, (
+        f"POST http://{host}/omni/1/advanced HTTP/1.1\r\nHost: {host}\r\n"
+        "Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json\r\nUser-Agent: Python-Client-Library\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n").encode() + body)
+    assert status == 200 and headers["Content-Type"] == CT
+    assert json.loads(answer)["messages"][0]["messageId"] == "ABS-1"
+    await advance(1)
+    # a GET carrying Content-Type: application/json and no body, in absolute form, with a query
+    status, headers, answer = await raw_request(mock_client, (
+        f"GET http://{host}/omni/1/reports?limit=10&messageId=ABS-1 HTTP/1.1\r\nHost: {host}\r\n"
+        "Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\nContent-Type: application/json\r\n"
+        "Connection: close\r\n\r\n").encode())
+    assert status == 200
+    assert [r["messageId"] for r in json.loads(answer)["results"]] == ["ABS-1"]
+    status, headers, answer = await raw_request(mock_client, (
+        f"GET http://{host}/omni/1/reports HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").encode())
+    assert status == 401 and answer == UNAUTHORIZED

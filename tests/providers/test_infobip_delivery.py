@@ -1,0 +1,316 @@
+"""Infobip OMNI delivery over real HTTP: failover step by step, validity expiry on the manual clock, one-time reports,
+logs and their filters, the notifyUrl push with retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mock_server.providers.infobip.codec import omni_date
+
+from .test_infobip import DELIVERED, NO_ERROR, SEED_KEY, advanced, get, post
+
+UNDELIVERABLE = {"groupId": 2, "groupName": "UNDELIVERABLE", "id": 9, "name": "UNDELIVERABLE_NOT_DELIVERED",
+                 "description": "Message sent not delivered"}
+ABSENT = {"groupId": 1, "groupName": "HANDSET_ERRORS", "id": 6, "name": "EC_ABSENT_SUBSCRIBER_SM",
+          "description": "Absent Subscriber", "permanent": False}
+EXPIRED = {"groupId": 4, "groupName": "EXPIRED", "id": 15, "name": "EXPIRED_EXPIRED", "description": "Message expired"}
+VALIDITY_EXPIRED = {"groupId": 2, "groupName": "USER_ERRORS", "id": 4101, "name": "EC_VALIDITY_EXPIRED",
+                    "description": "Validity expired", "permanent": True}
+
+
+async def reports(client: Any, **params: Any) -> list[dict[str, Any]]:
+    status, body, _ = await get(client, "/omni/1/reports", **params)
+    assert status == 200
+    return body["results"]
+
+
+async def logs(client: Any, **params: Any) -> list[dict[str, Any]]:
+    status, body, _ = await get(client, "/omni/1/logs", **params)
+    assert status == 200, body
+    return body["results"]
+
+
+# --- failover --------------------------------------------------------------------------------------------------------
+
+
+async def test_viber_undeliverable_fails_over_to_sms_with_final_report_on_sms(mock_client, advance, mock_clock,
+                                                                             callback_receiver):
+    t0 = mock_clock.now()
+    status, body, _ = await post(mock_client, "/omni/1/advanced",
+                                 advanced("41793055501", notifyUrl=callback_receiver.url + "/dlr",
+                                          callbackData="order-7"))
+    message_id = body["messages"][0]["messageId"]
+    await advance(2)
+    (hit,) = await callback_receiver.wait_for(1)
+    assert hit.method == "POST" and hit.path == "/dlr"
+    assert hit.headers["Content-Type"] == "application/json"
+    (pushed,) = hit.json()["results"]
+    # one final report per destination, naming the channel that delivered; the Viber step's failure is not reported
+    (report,) = await reports(mock_client)
+    assert report == pushed
+    assert report == {
+        "bulkId": report["bulkId"], "messageId": message_id, "to": "41793055501",
+        "sentAt": omni_date(t0 + 0.7 + 0.2), "doneAt": omni_date(t0 + 0.7 + 0.7), "messageCount": 1,
+        "mccMnc": "22801", "price": {"pricePerMessage": 0.01, "currency": "EUR"}, "status": DELIVERED,
+        "error": NO_ERROR, "channel": "SMS", "callbackData": "order-7",
+    }
+    status, stored, _ = await get(mock_client, "/_mock/messages/latest")
+    assert [(h["status"], h.get("channel")) for h in stored["history"]] == [
+        ("accepted", None), ("sent", "viber"), ("undeliverable", "viber"), ("sent", "sms"), ("delivered", "sms")]
+    assert stored["channel"] == "sms" and stored["content"] == {"text": "Hi SMS"}
+    assert len(callback_receiver.requests) == 1
+
+
+async def test_intermediate_report_per_failed_step(mock_client, advance, callback_receiver):
+    await post(mock_client, "/omni/1/advanced",
+               advanced("41793055501", notifyUrl=callback_receiver.url + "/dlr", intermediateReport=True))
+    await advance(2)
+    first, second = await callback_receiver.wait_for(2)
+    (viber,) = first.json()["results"]
+    (sms,) = second.json()["results"]
+    assert (viber["channel"], viber["status"], viber["error"]) == ("VIBER", UNDELIVERABLE, ABSENT)
+    assert viber["price"] == {"pricePerMessage": 0.0104, "currency": "EUR"}
+    assert (sms["channel"], sms["status"]) == ("SMS", DELIVERED)
+    # the pull endpoint has the final one only (product.md §9)
+    assert [r["channel"] for r in await reports(mock_client)] == ["SMS"]
+
+
+async def test_failover_without_sms_data_ends_undeliverable_on_viber(mock_client, advance):
+    await post(mock_client, "/omni/1/advanced", advanced("41793055501", sms=...))
+    await advance(5)
+    (report,) = await reports(mock_client)
+    assert (report["channel"], report["status"], report["error"]) == ("VIBER", UNDELIVERABLE, ABSENT)
+
+
+async def test_step_without_data_is_passed_over(mock_client, advance):
+    await post(mock_client, "/omni/1/advanced", advanced("41793026727", viber=...))
+    await advance(1)
+    (report,) = await reports(mock_client)
+    assert report["channel"] == "SMS" and report["status"] == DELIVERED
+    status, stored, _ = await get(mock_client, "/_mock/messages/latest")
+    assert {h.get("channel") for h in stored["history"][1:]} == {"sms"}
+
+
+async def test_send_with_no_data_for_any_step_is_400(mock_client):
+    status, body, headers = await post(mock_client, "/omni/1/advanced", advanced(viber=..., sms=...,
+                                                                                  email={"text": "x"}))
+    assert status == 400 and "no VIBER or SMS step" in headers["X-Mock-Reason"]
+
+
+async def test_rule_makes_sms_step_fail_too(mock_client, advance):
+    resp = await mock_client.post("/_mock/rules", json={"phone": "41790000001", "provider": "infobip",
+                                                        "outcome": "undeliverable"})
+    assert resp.status == 201
+    await post(mock_client, "/omni/1/advanced", advanced("41790000001"))
+    await advance(5)
+    (report,) = await reports(mock_client)
+    assert (report["channel"], report["status"]["name"]) == ("SMS", "UNDELIVERABLE_NOT_DELIVERED")
+
+
+async def test_seen_reports_delivered_once(mock_client, advance, callback_receiver):
+    await post(mock_client, "/omni/1/advanced", advanced("41793055504", notifyUrl=callback_receiver.url))
+    await advance(5)
+    await callback_receiver.wait_for(1)
+    (report,) = await reports(mock_client)
+    assert (report["channel"], report["status"]) == ("VIBER", DELIVERED)
+    status, stored, _ = await get(mock_client, "/_mock/messages/latest")
+    assert stored["status"] == "seen"
+    assert len(callback_receiver.requests) == 1
+
+
+# --- validity on the manual clock ------------------------------------------------------------------------------------
+
+
+async def test_every_step_expires_in_turn_on_its_validity(mock_client, advance, mock_clock, callback_receiver):
+    t0 = mock_clock.now()
+    await post(mock_client, "/omni/1/advanced",
+               advanced("41793055502", viber={"text": "v", "validityPeriod": 1},
+                        sms={"text": "s", "validityPeriod": 90, "validityPeriodTimeUnit": "SECONDS"},
+                        notifyUrl=callback_receiver.url, intermediateReport=True))
+    await advance(59.9)
+    assert await reports(mock_client) == []
+    (log,) = await logs(mock_client)
+    assert log["channel"] == "VIBER" and log["status"]["name"] == "PENDING_ENROUTE"
+    await advance(0.1)  # the Viber step's 1 minute is over: failover to SMS
+    (viber,) = (await callback_receiver.wait_for(1))[0].json()["results"]
+    assert (viber["channel"], viber["status"], viber["error"]) == ("VIBER", EXPIRED, VALIDITY_EXPIRED)
+    assert viber["sentAt"] == omni_date(t0 + 0.2) and viber["doneAt"] == omni_date(t0 + 60)
+    (log,) = await logs(mock_client)
+    assert log["channel"] == "SMS" and log["status"]["groupName"] == "PENDING"
+    await advance(89.9)
+    assert await reports(mock_client) == []
+    await advance(0.1)
+    (report,) = await reports(mock_client)
+    assert (report["channel"], report["status"], report["error"]) == ("SMS", EXPIRED, VALIDITY_EXPIRED)
+    assert report["doneAt"] == omni_date(t0 + 150)
+
+
+async def test_slow_viber_beyond_its_validity_fails_over(mock_client, advance):
+    # 55505 delivers after 10 minutes; a Viber validity of 2 minutes ends first, so SMS takes over.
+    await post(mock_client, "/omni/1/advanced", advanced("41793055505", viber={"text": "v", "validityPeriod": 2}))
+    await advance(120)
+    assert await reports(mock_client) == []
+    await advance(600)
+    (report,) = await reports(mock_client)
+    assert (report["channel"], report["status"]) == ("SMS", DELIVERED)
+
+
+async def test_default_viber_validity_is_24_hours(mock_client, advance):
+    await post(mock_client, "/omni/1/advanced", advanced("41793055502", sms=...))
+    await advance(24 * 3600 - 1)
+    assert await reports(mock_client) == []
+    await advance(1)
+    (report,) = await reports(mock_client)
+    assert (report["channel"], report["status"]["name"]) == ("VIBER", "EXPIRED_EXPIRED")
+
+
+async def test_send_at_defers_the_first_step(mock_client, advance, mock_clock):
+    send_at = mock_clock.now() + 3600
+    # +01:00 form, as the Java client's FormattedDate writes it
+    local = omni_date(send_at + 3600).replace("+0000", "+01:00")
+    await post(mock_client, "/omni/1/advanced", advanced(sendAt=local))
+    await advance(3599)
+    assert await reports(mock_client) == []
+    await advance(2)
+    (report,) = await reports(mock_client)
+    assert report["sentAt"] == omni_date(send_at + 0.2)
+
+
+# --- one-time reports ------------------------------------------------------------------------------------------------
+
+
+async def test_reports_are_returned_once_with_filters_and_limit(mock_client, advance):
+    await post(mock_client, "/omni/1/advanced", advanced(bulkId="B1", destinations=[
+        {"messageId": f"M{i}", "to": {"phoneNumber": f"4179302670{i}"}} for i in range(4)]))
+    await post(mock_client, "/omni/1/advanced", advanced("41793055501", bulkId="B2",
+                                                         destinations=[{"messageId": "F1",
+                                                                        "to": {"phoneNumber": "41793055501"}}]))
+    await advance(5)
+    assert [r["messageId"] for r in await reports(mock_client, messageId="M2")] == ["M2"]
+    assert [r["messageId"] for r in await reports(mock_client, channel="SMS")] == ["F1"]
+    assert await reports(mock_client, bulkId="B2") == []  # already taken
+    assert [r["messageId"] for r in await reports(mock_client, bulkId="B1", limit=2)] == ["M0", "M1"]
+    # another account never sees them
+    from .test_infobip import EMPTY_AUTH
+
+    status, body, _ = await get(mock_client, "/omni/1/reports", EMPTY_AUTH)
+    assert body == {"results": []}
+    assert [r["messageId"] for r in await reports(mock_client, limit=5000)] == ["M3"]
+    assert await reports(mock_client) == []
+
+
+async def test_report_limit_defaults_to_50(mock_client, advance):
+    await post(mock_client, "/omni/1/text", {"scenarioKey": SEED_KEY, "text": "x", "destinations": [
+        {"to": {"phoneNumber": f"4179{i:07d}"}} for i in range(60)]})
+    await advance(5)
+    assert len(await reports(mock_client)) == 50
+    assert len(await reports(mock_client)) == 10
+
+
+async def test_reports_are_kept_48_hours(mock_client, advance):
+    await post(mock_client, "/omni/1/advanced", advanced())
+    await advance(1)
+    await advance(48 * 3600 + 1)
+    assert await reports(mock_client) == []
+    assert await logs(mock_client) == []
+
+
+# --- logs ------------------------------------------------------------------------------------------------------------
+
+
+async def test_logs_are_repeatable_and_filtered(mock_client, advance, mock_clock):
+    t0 = mock_clock.now()
+    await post(mock_client, "/omni/1/advanced", advanced("41793026727", bulkId="B1",
+                                                         destinations=[{"messageId": "A",
+                                                                        "to": {"phoneNumber": "41793026727"}}]))
+    await post(mock_client, "/omni/1/advanced", advanced("41793055501", bulkId="B2",
+                                                         destinations=[{"messageId": "B",
+                                                                        "to": {"phoneNumber": "41793055501"}}]))
+    await post(mock_client, "/omni/1/advanced", advanced("84901255500", bulkId="B3",
+                                                         destinations=[{"messageId": "C",
+                                                                        "to": {"phoneNumber": "84901255500"}}]))
+    await advance(0.3)
+    # a pending entry carries its sentAt and a doneAt: never null (the Python client needs both)
+    entries = await logs(mock_client)
+    assert [e["messageId"] for e in entries] == ["C", "B", "A"]  # newest first
+    assert all(e["status"]["groupName"] == "PENDING" and e["sentAt"] and e["doneAt"] for e in entries)
+    await advance(5)
+    entries = await logs(mock_client)
+    assert entries == await logs(mock_client)  # repeatable
+    a = next(e for e in entries if e["messageId"] == "A")
+    assert a == {"bulkId": "B1", "messageId": "A", "to": "41793026727", "from": "ViberSender", "text": "Hi Viber",
+                 "sentAt": omni_date(t0 + 0.2), "doneAt": omni_date(t0 + 0.7), "messageCount": 1, "mccMnc": "22801",
+                 "price": {"pricePerMessage": 0.0104, "currency": "EUR"}, "status": DELIVERED, "channel": "VIBER"}
+    assert all("error" not in e for e in entries)
+
+    async def ids(**params: Any) -> list[str]:
+        return [e["messageId"] for e in await logs(mock_client, **params)]
+
+    assert await ids(channel="SMS") == ["B"]
+    assert await ids(**{"from": "InfoSMS"}) == ["B"]
+    assert await ids(to="84901255500") == ["C"]
+    assert await ids(bulkId="B1") == ["A"]
+    assert await ids(messageId="A,C") == ["C", "A"]
+    assert await ids(generalStatus="DELIVERED", limit=2) == ["C", "B"]
+    assert await ids(generalStatus="UNDELIVERABLE") == []
+    assert await ids(mcc="452", mnc="04") == ["C"]
+    assert await ids(mcc="228") == ["B", "A"]
+    assert await ids(sentSince=omni_date(t0 + 0.2)) == ["C", "B", "A"]
+    assert await ids(sentSince=omni_date(t0 + 0.3).replace("+0000", "Z")) == ["B"]  # B's SMS step began later
+    assert await ids(sentUntil=omni_date(t0 + 0.3)[:-5]) == ["C", "A"]
+    # Java sends list filters as repeated parameters
+    resp = await mock_client.get("/omni/1/logs?messageId=A&messageId=B",
+                                 headers={"Authorization": "App INFOBIP_SANDBOX_API_KEY"})
+    assert [e["messageId"] for e in (await resp.json())["results"]] == ["B", "A"]
+
+
+async def test_rejected_message_is_logged_as_rejected(mock_client):
+    await post(mock_client, "/omni/1/advanced", advanced("41793055507"))
+    (entry,) = await logs(mock_client, generalStatus="REJECTED")
+    assert entry["status"]["name"] == "REJECTED_NOT_ENOUGH_CREDITS"
+    assert entry["price"]["pricePerMessage"] == 0.0
+
+
+# --- notifyUrl -------------------------------------------------------------------------------------------------------
+
+
+async def test_notify_url_retried_after_503(mock_client, advance, callback_receiver):
+    callback_receiver.respond_with(503)
+    status, body, _ = await post(mock_client, "/omni/1/advanced",
+                                 advanced(notifyUrl=callback_receiver.url + "/dlr?token=abc"))
+    await advance(1)
+    (first,) = await callback_receiver.wait_for(1)
+    await advance(0.5)  # the fast schedule's first back-off
+    first, second = await callback_receiver.wait_for(2)
+    assert first.body == second.body and second.raw_path == "/dlr?token=abc"
+    assert second.json()["results"][0]["messageId"] == body["messages"][0]["messageId"]
+    status, attempts, _ = await get(mock_client, "/_mock/callbacks")
+    assert [(a["attempt"], a["status"], a["kind"], a["delivered"]) for a in reversed(attempts["items"])] == [
+        (1, 503, "report", False), (2, 200, "report", True)]
+
+
+async def test_notify_false_sends_nothing(mock_client, advance, callback_receiver):
+    await post(mock_client, "/omni/1/advanced", advanced(notify=False, notifyUrl=callback_receiver.url + "/off",
+                                                         destinations=[{"messageId": "OFF",
+                                                                        "to": {"phoneNumber": "41793026727"}}]))
+    await post(mock_client, "/omni/1/advanced", advanced(notifyUrl=callback_receiver.url + "/on",
+                                                         destinations=[{"messageId": "ON",
+                                                                        "to": {"phoneNumber": "41793026727"}}]))
+    await advance(2)
+    (hit,) = await callback_receiver.wait_for(1)
+    assert hit.path == "/on"
+    status, attempts, _ = await get(mock_client, "/_mock/callbacks")
+    assert attempts["total"] == 1
+    # the pull report is there all the same
+    assert sorted(r["messageId"] for r in await reports(mock_client)) == ["OFF", "ON"]
+
+
+async def test_forced_status_through_control_api_reports(mock_client, callback_receiver):
+    await post(mock_client, "/omni/1/advanced", advanced("41793055502", notifyUrl=callback_receiver.url))
+    status, stored, _ = await get(mock_client, "/_mock/messages/latest")
+    resp = await mock_client.post(f"/_mock/messages/{stored['id']}/status", json={"status": "delivered"})
+    assert resp.status == 200, await resp.text()
+    (hit,) = await callback_receiver.wait_for(1)
+    assert hit.json()["results"][0]["status"] == DELIVERED
+    (report,) = await reports(mock_client)
+    assert report["channel"] == "VIBER"

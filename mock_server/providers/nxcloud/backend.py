@@ -1,11 +1,8 @@
-"""NXCLOUD state: accounts, their apps (webhooks, status), balances, session windows, queued forced codes; and the
-receipts, sent to the app's dr_webhook on every status change (the on_status hook)."""
+"""NXCLOUD state: accounts, their apps (webhooks, status), balances and session windows; and the receipts, sent to the app's dr_webhook on every status change (the on_status hook)."""
 
 from __future__ import annotations
 
 import logging
-import weakref
-from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Mapping
@@ -94,14 +91,6 @@ class Billing:
     session: Session | None = None  # the open session it is sent in, counted on commit
 
 
-# Every backend by its core, so the control API (a sibling sub-app, which cannot see this sub-app's keys) finds it.
-BACKENDS: "weakref.WeakKeyDictionary[Core, NxcloudBackend]" = weakref.WeakKeyDictionary()
-
-
-def backend_for(core: Core) -> "NxcloudBackend":
-    return BACKENDS[core]
-
-
 def _flag(raw: Mapping[str, Any], name: str, default: bool) -> bool:
     return bool(raw.get(name, default))
 
@@ -121,11 +110,11 @@ class NxcloudBackend:
         self.cny_per_usd = Decimal(str(config.get("cny_per_usd", DEFAULT_CNY_PER_USD)))
         self.lenient_signing = bool(config.get("lenient_signing", False))  # accept `algorithm` inside headersStr
         self.reset()
-        BACKENDS[core] = self
-        core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset))
+        core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset,
+                                                   accounts=self.accounts_json, backend=self))
 
     def reset(self) -> None:
-        """The configured start state: accounts, balances, app webhooks; no sessions, no forced codes."""
+        """The configured start state: accounts, balances, app webhooks; no sessions."""
         sign_default = bool(self.config.get("sign_callbacks", False))
         self.accounts: dict[str, Account] = {}  # access_key -> account, from [[nxcloud.accounts]]
         for raw in self.config.get("accounts", ()):
@@ -148,7 +137,6 @@ class NxcloudBackend:
                 account.apps[app.appkey] = app
             self.accounts[account.access_key] = account
         self.sessions: dict[tuple[str, str], Session] = {}  # (appkey, phone digits) -> the latest session
-        self.forced: deque[NxcloudCode] = deque()  # codes the next mt requests answer (control API), oldest first
 
     # --- lookups ---------------------------------------------------------------------------------------------------
 
@@ -157,9 +145,6 @@ class NxcloudBackend:
             if appkey in account.apps:
                 return account, account.apps[appkey]
         return None
-
-    def take_forced(self) -> NxcloudCode | None:
-        return self.forced.popleft() if self.forced else None
 
     # --- sessions and billing --------------------------------------------------------------------------------------
 
@@ -235,10 +220,12 @@ class NxcloudBackend:
             return
         self.send_callback(account, app, kind="dr", url=app.dr_webhook, body=body, message_id=message.id)
 
-    # --- control snapshot ------------------------------------------------------------------------------------------
+    # --- control views ------------------------------------------------------------------------------------------
 
-    def to_json(self) -> dict[str, Any]:
+    def accounts_json(self) -> list[dict[str, Any]]:
+        """The accounts as GET /_mock/accounts shows them: balances, apps and webhooks, no secrets."""
+        return [a.to_json() for a in self.accounts.values()]
+
+    def sessions_json(self) -> list[dict[str, Any]]:
         now = self.core.clock.now()
-        return {"accounts": [a.to_json() for a in self.accounts.values()],
-                "sessions": [s.to_json(now) for s in self.sessions.values()],
-                "forced_codes": [c.code for c in self.forced]}
+        return [s.to_json(now) for s in self.sessions.values()]

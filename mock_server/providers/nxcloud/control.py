@@ -1,5 +1,5 @@
-"""NXCLOUD's part of the control API (/_mock/nxcloud/...): accounts and apps at run time, simulated user replies,
-forced answer codes. Registered by mock_server/control/routes.py's add_routes."""
+"""NXCLOUD's part of the control API: balances and app webhooks at run time, simulated user replies, sessions.
+Registered by mock_server/control/routes.py's add_routes (paths relative to /_mock)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from ...core.phones import digits
 from ...httputil import json_response
 from ...keys import core_key
 from . import codec
-from .backend import NAME, backend_for
-from .errors import NxcloudCode
+from .backend import NAME, NxcloudBackend
 
 
 async def _body(request: web.Request, schema: str) -> dict[str, Any]:
@@ -25,13 +24,14 @@ async def _body(request: web.Request, schema: str) -> dict[str, Any]:
     return body
 
 
-def _backend(request: web.Request):
-    return backend_for(request.config_dict[core_key])
+def _backend(request: web.Request) -> NxcloudBackend:
+    return request.config_dict[core_key].providers[NAME].backend  # type: ignore[return-value]
 
 
-async def get_accounts(request: web.Request) -> web.Response:
-    """Accounts (balances, apps and their webhooks), sessions and queued forced codes."""
-    return json_response(_backend(request).to_json())
+async def list_sessions(request: web.Request) -> web.Response:
+    """Every session window (per app and phone) with its counts, as the session rules see them now."""
+    items = _backend(request).sessions_json()
+    return json_response({"items": items, "total": len(items)})
 
 
 async def set_webhooks(request: web.Request) -> web.Response:
@@ -48,12 +48,15 @@ async def set_webhooks(request: web.Request) -> web.Response:
 
 
 async def set_balance(request: web.Request) -> web.Response:
-    """Set an account's balance (USD); answers the account."""
+    """`{"balance": N}` sets an account's balance (USD), `{"add": N}` tops it up (negative drains it)."""
     body = await _body(request, "control_balance.request")
     account = _backend(request).accounts.get(request.match_info["access_key"])
     if account is None:
-        raise ControlError(404, f"no NXCLOUD account {request.match_info['access_key']!r}")
-    account.balance = Decimal(str(body["balance"]))
+        raise ControlError(404, f"no NXCLOUD account with access_key {request.match_info['access_key']!r}")
+    if "balance" in body:
+        account.balance = Decimal(str(body["balance"]))
+    else:
+        account.balance += Decimal(str(body["add"]))
     return json_response(account.to_json())
 
 
@@ -87,25 +90,8 @@ async def add_reply(request: web.Request) -> web.Response:
                           "session": session.to_json(core.clock.now())}, status=201)
 
 
-async def add_forced_code(request: web.Request) -> web.Response:
-    """The next `times` (default 1) mt requests that pass auth and validation answer `code`."""
-    body = await _body(request, "control_forced_code.request")
-    backend = _backend(request)
-    backend.forced.extend([NxcloudCode.by_code(body["code"])] * body.get("times", 1))
-    return json_response({"forced_codes": [c.code for c in backend.forced]}, status=201)
-
-
-async def delete_forced_codes(request: web.Request) -> web.Response:
-    backend = _backend(request)
-    count = len(backend.forced)
-    backend.forced.clear()
-    return json_response({"deleted": count})
-
-
 def add_control_routes(router: web.UrlDispatcher) -> None:
-    router.add_get("/nxcloud/accounts", get_accounts)
-    router.add_post("/nxcloud/accounts/{access_key}/balance", set_balance)
+    router.add_post("/accounts/nxcloud/{access_key}/balance", set_balance)
     router.add_post("/nxcloud/apps/{appkey}/webhooks", set_webhooks)
     router.add_post("/nxcloud/replies", add_reply)
-    router.add_post("/nxcloud/forced-codes", add_forced_code)
-    router.add_delete("/nxcloud/forced-codes", delete_forced_codes)
+    router.add_get("/nxcloud/sessions", list_sessions)

@@ -8,6 +8,7 @@ answer is HTTP 200 with `code` a JSON integer (spec decision 2; §4: real client
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 from aiohttp import web
 
@@ -63,6 +64,28 @@ def render_error(exc: ProviderError) -> web.Response:
         charset="utf-8",
         headers=reason_header(exc.reason),
     )
+
+
+def render_fault(request: web.Request, *, status: int | None, code: Any, reason: str) -> web.Response:
+    """An injected fault (/_mock/faults) in NXCLOUD's envelope: a forced code with HTTP 200 (its documented message
+    when the code is in the table, else "Failure"), or an HTTP error whose body still carries a code clients can read:
+    9001 "System business error" for 5xx (as 55508, the transient failure), -1 "Failure" for 429 [I]."""
+    if code is not None:
+        try:
+            number = int(code)
+        except (TypeError, ValueError):
+            number = NxcloudCode.FAILURE.code
+        try:
+            message = NxcloudCode.by_code(number).message
+        except KeyError:
+            message = NxcloudCode.FAILURE.message
+        body, status = {"code": number, "message": message}, 200
+    else:
+        status = status or 500
+        known = NxcloudCode.SYSTEM_BUSINESS_ERROR if status >= 500 else NxcloudCode.FAILURE
+        body = {"code": known.code, "message": known.message}
+    return web.Response(text=dumps(body), status=status, content_type="application/json", charset="utf-8",
+                        headers=reason_header(reason))
 
 
 # Fields whose violations have their own code; everything else in the body is a request parameter error (9000).

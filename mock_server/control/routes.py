@@ -283,6 +283,17 @@ async def delete_fault(request: web.Request) -> web.Response:
     return json_response({"deleted": 1})
 
 
+# --- OpenAPI ---------------------------------------------------------------------------------------------------------
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """An OpenAPI 3.1 document of the control API and the emulated endpoints, from the schemas the server uses."""
+    from .. import openapi as oas
+
+    root = request.match_info.apps[0]  # the root application: every provider and the control API
+    return json_response(oas.build(root, request.config_dict[core_key].schemas))
+
+
 # --- accounts --------------------------------------------------------------------------------------------------------
 
 
@@ -370,6 +381,7 @@ def add_routes(app: web.Application) -> None:
     r.add_delete("/faults", delete_faults)
     r.add_delete("/faults/{id}", delete_fault)
     r.add_get("/accounts", list_accounts)
+    r.add_get("/openapi.json", openapi)
     from ..providers.esms.control import add_control_routes as add_esms_routes  # local: import cycle
     add_esms_routes(r)
     from ..providers.nxcloud.control import add_control_routes as add_nxcloud_routes  # local: import cycle

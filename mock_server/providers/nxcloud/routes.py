@@ -40,7 +40,7 @@ def authenticate(request: web.Request, backend: NxcloudBackend) -> Account:
     if h["action"] != "mt":
         raise NxcloudError(NxcloudCode.PARAMETER_ERROR, f"action must be \"mt\" here, got {h['action']!r}")
     ts = h["ts"].strip()
-    if not (ts.isascii() and ts.isdigit()):
+    if not (ts.isascii() and ts.isdigit()) or len(ts) > 20:
         raise NxcloudError(NxcloudCode.TIMESTAMP_EXPIRED, f"ts must be epoch milliseconds (digits only), got {ts!r}")
     # The real wall clock, not the mock clock: ts guards transport freshness (product.md §9).
     drift_ms = signing.wall_clock_ms() - int(ts)

@@ -388,6 +388,8 @@ async def test_bad_bodies_get_the_envelope(mock_client):
         "bad sendAt": json.dumps(advanced(sendAt="tomorrow")).encode(),
         "bad notifyContentType": json.dumps(advanced(notifyContentType="text/plain")).encode(),
         "callbackData too long": json.dumps(advanced(callbackData="x" * 4001)).encode(),
+        "lone surrogate": b'{"destinations": [{"to": {"phoneNumber": "\\ud800"}}], "sms": {"text": "x"}}',
+        "nested where a string goes": json.dumps(advanced(callbackData=[[[[[["x"]]]]]])).encode(),
     }
     for name, raw in cases.items():
         resp = await mock_client.post("/omni/1/advanced", data=raw,
@@ -398,6 +400,11 @@ async def test_bad_bodies_get_the_envelope(mock_client):
     resp = await mock_client.post("/omni/1/advanced", data=json.dumps(advanced()),
                                   headers={**SEED_AUTH, "Content-Type": "text/plain"})
     assert resp.status == 400 and "Content-Type" in resp.headers["X-Mock-Reason"]
+    # a validity of 10**400 minutes is legal JSON: capped (48 h for SMS), not an overflow
+    raw = json.dumps(advanced(sms={"text": "x", "validityPeriod": 10 ** 400})).encode()
+    resp = await mock_client.post("/omni/1/advanced", data=raw, headers={**SEED_AUTH,
+                                                                          "Content-Type": "application/json"})
+    assert resp.status == 200
     # the server keeps serving
     status, body, _ = await post(mock_client, "/omni/1/advanced", advanced())
     assert status == 200
@@ -427,6 +434,9 @@ async def test_unknown_paths_and_wrong_verbs(mock_client):
         assert resp.status == 405, path
         assert (await resp.json())["requestError"]["serviceException"]["messageId"] == "METHOD_NOT_ALLOWED"
         assert resp.headers["Allow"] == allow and resp.headers["X-Mock-Reason"]
+    for method in ("HEAD", "OPTIONS", "PATCH"):
+        resp = await mock_client.request(method, "/omni/1/logs", headers=SEED_AUTH)
+        assert resp.status == 405, method
 
 
 async def test_bad_query_parameters_are_400(mock_client):

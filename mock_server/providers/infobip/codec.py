@@ -70,7 +70,9 @@ def validity_seconds(channel: str, data: Mapping[str, Any] | None) -> float:
     period = (data or {}).get("validityPeriod")
     if period is None or period == "":
         return DEFAULT_VALIDITY[channel]
-    seconds = float(period) * TIME_UNITS[(data or {}).get("validityPeriodTimeUnit") or "MINUTES"]
+    # Huge integers are legal JSON; clamp before float() so none overflows.
+    unit = TIME_UNITS[(data or {}).get("validityPeriodTimeUnit") or "MINUTES"]
+    seconds = float(min(int(period), 10**12)) * unit
     return min(seconds, MAX_VALIDITY[channel])
 
 

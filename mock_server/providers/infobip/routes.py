@@ -65,6 +65,11 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise bad_request(request, "", exc.reason) from None
     if not isinstance(body, dict):
         raise bad_request(request, "", "the body must be a JSON object")
+    try:
+        # JSON allows lone UTF-16 surrogates ("\ud800") that no UTF-8 answer, report or push could carry back.
+        dumps(body).encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad_request(request, "", "the body contains a lone UTF-16 surrogate escape, which is not a character") from None
     return body
 
 
@@ -132,6 +137,7 @@ def scenario_fields(body: dict[str, Any]) -> tuple[str | None, list[Any], bool |
 
 
 async def create_scenario(request: web.Request) -> web.Response:
+    """Create a scenario (201); the account's first one becomes its default."""
     account = authenticate(request)
     body = await json_body(request)
     validate(request, "scenario.request", body)
@@ -142,6 +148,7 @@ async def create_scenario(request: web.Request) -> web.Response:
 
 
 async def get_scenarios(request: web.Request) -> web.Response:
+    """List the account's scenarios (isDefault, limit, page)."""
     account = authenticate(request)
     # `isDefault` (OAS and clients) or `default` (the old docs' label): infobip.md §3.3.
     is_default = bool_param(request, "isDefault", "default")
@@ -160,11 +167,13 @@ def find_scenario(request: web.Request, account: Account) -> Any:
 
 
 async def get_scenario(request: web.Request) -> web.Response:
+    """One scenario by key (404 when unknown)."""
     account = authenticate(request)
     return omni_response(find_scenario(request, account).to_json())
 
 
 async def update_scenario(request: web.Request) -> web.Response:
+    """Replace a scenario (404 when unknown)."""
     account = authenticate(request)
     scenario = find_scenario(request, account)
     body = await json_body(request)
@@ -184,6 +193,7 @@ async def _send(request: web.Request, account: Account, body: dict[str, Any],
 
 
 async def send_advanced(request: web.Request) -> web.Response:
+    """Send with a data object per channel; each destination walks the scenario flow."""
     account = authenticate(request)
     body = await json_body(request)
     validate(request, "advanced.request", body)
@@ -196,6 +206,7 @@ async def send_advanced(request: web.Request) -> web.Response:
 
 
 async def send_text(request: web.Request) -> web.Response:
+    """Send one text on every channel of the scenario."""
     account = authenticate(request)
     body = await json_body(request)
     validate(request, "text.request", body)
@@ -208,6 +219,7 @@ async def send_text(request: web.Request) -> web.Response:
 
 
 async def get_reports(request: web.Request) -> web.Response:
+    """Final delivery reports, each returned once (bulkId, messageId, channel, limit)."""
     account = authenticate(request)
     results = backend_of(request).take_reports(
         account,
@@ -220,6 +232,7 @@ async def get_reports(request: web.Request) -> web.Response:
 
 
 async def get_logs(request: web.Request) -> web.Response:
+    """Message logs of the last 48 h, repeatable, with their filters."""
     account = authenticate(request)
     general_status = request.query.get("generalStatus") or None
     if general_status is not None and general_status not in GENERAL_STATUSES:

@@ -116,6 +116,20 @@ async def test_expired_receipt_after_the_validity_period(mock_client, callback_r
     assert expired.json() == receipt("expired", request_id, 11003, "Viber message has expired", t0 + 86400)
 
 
+async def test_slow_delivery_after_ten_minutes(mock_client, callback_receiver, mock_clock, advance):
+    await set_webhooks(mock_client, dr_webhook=callback_receiver.url)
+    t0 = mock_clock.now()
+    request_id = await send_ok(mock_client, body("79100055505"))
+    await advance(0.2)
+    await callback_receiver.wait_for(1)
+    await advance(600 - 0.2 - 1)
+    assert len(callback_receiver.requests) == 1
+    await advance(1)
+    _, delivered = await callback_receiver.wait_for(2)
+    assert delivered.json() == receipt("delivered", request_id, 11001, "Viber message has delivered", t0 + 600,
+                                       cost=True)
+
+
 async def test_forced_status_sends_its_receipt(mock_client, callback_receiver, advance):
     await set_webhooks(mock_client, dr_webhook=callback_receiver.url)
     await send_ok(mock_client, body("79100012345"))

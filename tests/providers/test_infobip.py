@@ -484,3 +484,13 @@ async def test_absolute_form_request_lines_route(mock_client, advance):
     status, headers, answer = await raw_request(mock_client, (
         f"GET http://{host}/omni/1/reports HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").encode())
     assert status == 401 and answer == UNAUTHORIZED
+
+
+async def test_simple_text_send_needs_text_and_destinations(mock_client):
+    for body, field in (({"destinations": [{"to": {"phoneNumber": "41793026727"}}]}, "text"),
+                        ({"text": "x"}, "destinations"),
+                        ({"text": "", "destinations": [{"to": {"phoneNumber": "41793026727"}}]}, "text"),
+                        ({"text": 5, "destinations": [{"to": {"phoneNumber": "41793026727"}}]}, "text")):
+        status, answer, headers = await post(mock_client, "/omni/1/text", body)
+        assert (status, answer) == (400, BAD_REQUEST), body
+        assert field in headers["X-Mock-Reason"]

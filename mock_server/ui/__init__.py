@@ -1,4 +1,9 @@
-"""The inbox UI (product.md §6): static files served at /_mock/ui/, a client of the control API; no build step."""
+"""The inbox UI (product.md §6): static files served at /_mock/ui/, a client of the control API; no build step.
+
+Every UI answer carries a strict Content-Security-Policy: the page shows strings chosen by whoever sent a message
+(text, button links, image URLs), so even if a rendering bug let markup through, no inline or foreign script could
+run. Images may come from anywhere over http(s) because Viber messages reference them by URL; everything else is
+same-origin only, which is also what keeps the inbox working offline (no CDN, no external fonts)."""
 
 from __future__ import annotations
 
@@ -8,9 +13,29 @@ from aiohttp import web
 
 STATIC = Path(__file__).resolve().parent / "static"
 
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' https: http: data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
 
 async def index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+    return web.FileResponse(STATIC / "index.html", headers={
+        "Cache-Control": "no-cache", "Content-Type": "text/html; charset=utf-8", **SECURITY_HEADERS})
+
+
+async def static_file(request: web.Request) -> web.FileResponse:
+    """One file of static/, with the security headers (aiohttp's add_static cannot add headers)."""
+    name = request.match_info["name"]
+    path = (STATIC / name).resolve()
+    # Refuse anything that escapes static/ (`..`, absolute paths, symlinks out) and directories.
+    if not path.is_relative_to(STATIC) or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
 
 
 async def to_index(request: web.Request) -> web.StreamResponse:
@@ -20,4 +45,4 @@ async def to_index(request: web.Request) -> web.StreamResponse:
 def add_ui_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/ui", to_index)
     router.add_get("/ui/", index)
-    router.add_static("/ui/static/", STATIC, append_version=False)
+    router.add_get("/ui/static/{name:.+}", static_file)

@@ -154,16 +154,11 @@ def journal_middleware(journal: Journal, now: Callable[[], float]) -> Any:
         if request.path.startswith("/_mock") or request.path == "/":
             return await handler(request)
         started = time.perf_counter()
-        try:
-            raw = await request.read()  # cached by aiohttp: the handler reads the same bytes
-            body = mask_body(raw)
-        except web.HTTPRequestEntityTooLarge:
-            body = "(body larger than [server] max_body_bytes; not kept)"
         seq = journal.next_seq()
         entry = Entry(
             id=f"req_{seq}", seq=seq, at=now(), provider=provider_of(request.path) or "unknown",
             method=request.method, path=mask_path(request.path, request.query_string),
-            headers=mask_headers(request.headers), body=body,
+            headers=mask_headers(request.headers), body=None,
         )
         token = current_entry.set(entry)
         try:
@@ -178,6 +173,15 @@ def journal_middleware(journal: Journal, now: Callable[[], float]) -> Any:
             journal.add(entry)
         entry.status = response.status
         entry.reason = response.headers.get("X-Mock-Reason")
+        # The body is read after the handler: aiohttp caches what the handler read, and reading first would leave the
+        # handler only the unread tail of an over-limit body.
+        if response.status == 413:
+            entry.body = "(body larger than [server] max_body_bytes; not kept)"
+        elif request.body_exists:
+            try:
+                entry.body = mask_body(await request.read())
+            except (web.HTTPException, ConnectionError):
+                entry.body = "(body not read)"
         payload = getattr(response, "body", None)
         if isinstance(payload, (bytes, bytearray)):
             entry.response_body = bytes(payload[:BODY_LIMIT]).decode("utf-8", "replace")

@@ -176,3 +176,15 @@ async def test_reset_clears_journal_and_faults(mock_client):
     await mock_client.post("/_mock/reset")
     assert (await get(mock_client, "/_mock/faults"))[1]["total"] == 0
     assert (await get(mock_client, "/_mock/requests"))[1]["total"] == 0
+
+
+@pytest.mark.parametrize("path", ["/MainService.svc/json/Send_Multiple_Sms_OTT/", "/omni/1/advanced"])
+async def test_a_body_just_over_the_limit_is_413_and_journaled(mock_client, path):
+    import io
+
+    big = b'{"x": "' + b"y" * (1024 * 1024 + 1024) + b'"}'
+    headers = {"Content-Type": "application/json", "Authorization": "App INFOBIP_SANDBOX_API_KEY"}
+    resp = await mock_client.post(path, data=io.BytesIO(big), headers=headers)
+    assert resp.status == 413
+    _, journal = await get(mock_client, "/_mock/requests")
+    assert journal["items"][0]["status"] == 413 and "not kept" in journal["items"][0]["body"]

@@ -339,6 +339,18 @@ async function loadAll() {
   }
 }
 
+/** Every few seconds: does the server hold as many messages as the page? Clearing the inbox from another tab or
+ * from a test (DELETE /_mock/messages) sends no event, so this is how the page notices; any other gap heals too. */
+async function checkTotal() {
+  try {
+    const data = await api('GET', '/messages?limit=1');
+    const expected = Math.min(typeof data.total === 'number' ? data.total : 0, LOAD_LIMIT);
+    if (expected !== state.messages.size) loadAll();
+  } catch {
+    // the connection indicator tells the story
+  }
+}
+
 async function loadClock() {
   try {
     const clock = await api('GET', '/clock');
@@ -929,7 +941,10 @@ function init() {
   if (initial) select(initial);
   loadAll();
   loadClock();
-  setInterval(loadClock, CLOCK_POLL_MS);
+  setInterval(() => {
+    loadClock();
+    if (state.live) checkTotal();
+  }, CLOCK_POLL_MS);
   connect();
 }
 

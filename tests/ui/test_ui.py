@@ -517,3 +517,15 @@ def test_a_clear_from_elsewhere_empties_the_page(inbox: Inbox, expect):
     assert inbox.server.call("DELETE", "/_mock/messages")[0] == 200  # sends no event: the page's check notices
     expect(page.locator("#list button.item")).to_have_count(0)
     expect(page.locator("#empty")).to_be_visible()
+
+
+def test_only_http_and_https_urls_are_ever_made_active(inbox: Inbox, expect):
+    inbox.open()
+    inbox.live(expect)
+    verdicts = inbox.page.evaluate("""async (urls) => {
+        const { safeUrl } = await import('/_mock/ui/static/app.js');  // the module already loaded: not run again
+        return urls.map((u) => safeUrl(u));
+    }""", ["https://a.example/x?y=1", "http://a.example", " javascript:alert(1)", "JavaScript:alert(1)",
+           "java\tscript:alert(1)", "data:text/html,<script>alert(1)</script>", "vbscript:x", "/relative",
+           "//a.example/x", "file:///etc/passwd", "", None, 42])
+    assert verdicts == ["https://a.example/x?y=1", "http://a.example/"] + [None] * 11

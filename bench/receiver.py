@@ -1,0 +1,54 @@
+"""The callback receiver: answers every request 200 "OK" and counts them by path; GET /_count reads the counts.
+
+    python bench/receiver.py               # prints `listening on http://127.0.0.1:PORT`
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from collections import Counter
+
+from aiohttp import web
+
+counts: Counter[str] = Counter()
+first_last: dict[str, float] = {}
+
+
+async def handle(request: web.Request) -> web.Response:
+    if request.path == "/_count":
+        body = {"total": sum(counts.values()), "by_path": dict(counts), "now": time.monotonic(), **first_last}
+        return web.Response(text=json.dumps(body), content_type="application/json")
+    if request.path == "/_clear":
+        counts.clear()
+        first_last.clear()
+        return web.Response(text="{}", content_type="application/json")
+    await request.read()
+    counts[request.path] += 1
+    now = time.monotonic()
+    first_last.setdefault("first", now)
+    first_last["last"] = now
+    return web.Response(text="OK")
+
+
+async def serve() -> None:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    print(f"listening on http://127.0.0.1:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve())

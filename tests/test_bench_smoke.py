@@ -1,0 +1,33 @@
+"""The benchmark harness runs end to end in its tiny mode and writes a well-formed result file (bench/run.py).
+
+Only the shape is checked, never a number: benchmarks are not tests, and a slow machine must not fail the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_smoke_writes_a_well_formed_result(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--loadgen", "python", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    files = list(tmp_path.glob("*-smoke.json"))
+    assert len(files) == 1, proc.stdout
+    result = json.loads(files[0].read_text(encoding="utf-8"))
+    meta = result["meta"]
+    assert {"cpu", "cores", "python", "aiohttp"} <= set(meta["machine"])
+    assert meta["settings"]["smoke"] is True and meta["settings"]["scenarios"] == ["esms_1"]
+    scenario = result["scenarios"]["esms_1"]
+    for side in ("mock", "baseline"):
+        assert {"rps", "p50_ms", "p99_ms", "errors", "requests"} <= set(scenario[side])
+        assert scenario[side]["requests"] > 0 and len(scenario["rounds"][side]) == 1
+    assert isinstance(scenario["ratio"], float)
+    assert "ratio" in proc.stdout and "esms_1" in proc.stdout

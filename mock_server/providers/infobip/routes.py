@@ -58,7 +58,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if request.headers.get("Content-Type") and not is_json_content_type(request):
         raise bad_request(request, "", f"Content-Type {request.content_type!r} is not application/json")
     try:
-        body = parse_json(await read_bytes(request))
+        raw = await read_bytes(request)
+        body = parse_json(raw)
     except BodyError as exc:
         if exc.kind == "too_large":
             raise InfobipError(ServiceException.TOO_LARGE, exc.reason) from None
@@ -66,8 +67,11 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request(request, "", "the body must be a JSON object")
     try:
-        # JSON allows lone UTF-16 surrogates ("\ud800") that no UTF-8 answer, report or push could carry back.
-        dumps(body).encode("utf-8")
+        # JSON allows lone UTF-16 surrogates ("\ud800") that no UTF-8 answer, report or push could carry back. Only
+        # a \u escape can make one (strict UTF-8 decoding refuses encoded surrogates), so bodies without one skip the
+        # re-encoding.
+        if b"\\u" in raw:
+            dumps(body).encode("utf-8")
     except UnicodeEncodeError:
         raise bad_request(request, "", "the body contains a lone UTF-16 surrogate escape, which is not a character") from None
     return body

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sqlite3
 import sys
 
 from aiohttp import web
@@ -27,10 +28,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+class StoreError(Exception):
+    """The --store cannot be opened (exit status 2, like a bad config)."""
+
+
 async def serve(settings: Settings) -> None:
     from .app import create_app
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot use {settings.store}: {exc}") from None
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -44,7 +52,9 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await runner.cleanup()  # stops accepting, finishes in-flight requests, cancels pending callbacks
+    # Stops accepting, lets in-flight requests finish, cancels callbacks in flight (still owed: with a durable store
+    # they are sent after the next start), writes what is pending to the store and closes it.
+    await runner.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"mock-server: {exc}", file=sys.stderr)
         return 2
-    if settings.store != "memory":
-        print("mock-server: only --store memory is available in this version", file=sys.stderr)
-        return 2
     try:
         asyncio.run(serve(settings))
+    except StoreError as exc:
+        print(f"mock-server: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"mock-server: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

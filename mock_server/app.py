@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -45,6 +45,22 @@ async def root_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_response(413, "body larger than [server] max_body_bytes")
 
 
+def durable(core: Core) -> Any:
+    """With --store sqlite:PATH, a request is answered only once what it changed is written (a no-op in memory)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        finally:
+            # Provider GETs change state too (eSMS's V4_get sends, Infobip's reports are taken once); control reads
+            # do not.
+            if core.persist.enabled and not (request.method == "GET" and request.path.startswith("/_mock")):
+                await core.persist.flush()
+
+    return middleware
+
+
 async def redirect_to_ui(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/_mock/ui/")
 
@@ -53,13 +69,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """Build the whole mock: shared core, providers at their real paths, the /_mock control API and UI."""
     settings = settings or Settings.load()
     core = Core.build(settings, clock=clock)
-    journal = Journal(settings.journal_max_entries)
+    journal = Journal(settings.journal_max_entries, persist=core.persist if core.persist.enabled else None)
     faults = Faults(settings.seed)
     core.on_reset += [journal.reset, faults.reset]
+    core.persist.snapshot("faults/state", faults.dump)
     renderers = {p.NAME: p.render_fault for p in PROVIDERS if hasattr(p, "render_fault")}
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[server_header, root_errors, journal_middleware(journal, core.clock.now),
+        middlewares=[server_header, root_errors, durable(core), journal_middleware(journal, core.clock.now),
                      fault_middleware(faults, renderers)],
     )
     app[settings_key] = settings
@@ -76,6 +93,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 async def _core_background(app: web.Application) -> AsyncIterator[None]:
     core = app[core_key]
+    if core.persist.enabled:
+        restored = core.restore()
+        app[journal_key].restore(core.persist_rows("journal/"))
+        state = core.persist_rows("faults/")
+        if "state" in state:
+            app[faults_key].load(state["state"])
+        log.info("restored %d messages from %s", restored, core.settings.store)
     await core.start()
     task = asyncio.get_running_loop().create_task(core.scheduler.run(), name="mock-scheduler")
     yield

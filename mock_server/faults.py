@@ -98,6 +98,26 @@ class Faults:
         self.faults.append(fault)
         return fault
 
+    def dump(self) -> dict[str, Any]:
+        version, state, gauss = self.rng.getstate()
+        faults = []
+        for f in self.faults:
+            raw = f.to_json()
+            raw["latency_ms"] = list(f.latency_ms) if f.latency_ms is not None else None
+            faults.append(raw)
+        value = next(self._ids)
+        self._ids = itertools.count(value)
+        return {"faults": faults, "next_id": value, "rng": [version, list(state), gauss]}
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.faults = []
+        for raw in data.get("faults", []):
+            fault = self.add({k: v for k, v in raw.items() if k not in ("id", "hits") and v is not None})
+            fault.id, fault.hits = raw["id"], raw.get("hits", 0)
+        self._ids = itertools.count(int(data.get("next_id", 1)))
+        version, state, gauss = data["rng"]
+        self.rng.setstate((version, tuple(state), gauss))
+
     def remove(self, fault_id: str) -> bool:
         before = len(self.faults)
         self.faults = [f for f in self.faults if f.id != fault_id]

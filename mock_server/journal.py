@@ -56,6 +56,9 @@ class Entry:
     fault: str | None = None  # the fault injected, if any
     latency_ms: float = 0.0
 
+    def to_record(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "at": iso_utc(self.at), "provider": self.provider, "method": self.method,
@@ -109,8 +112,9 @@ def mask_path(path: str, query: str) -> str:
 class Journal:
     """A bounded log of requests, oldest evicted first."""
 
-    def __init__(self, max_entries: int = 5000) -> None:
+    def __init__(self, max_entries: int = 5000, persist: Any = None) -> None:
         self.max_entries = max_entries
+        self.persist = persist  # the durable store (--store sqlite:PATH) keeps the journal across restarts
         self.reset()
 
     def reset(self) -> None:
@@ -121,7 +125,18 @@ class Journal:
     def add(self, entry: Entry) -> None:
         if len(self.entries) == self.entries.maxlen:
             self.evicted += 1
+            if self.persist is not None:
+                self.persist.delete(_key(self.entries[0].seq))
         self.entries.append(entry)
+        if self.persist is not None:
+            self.persist.put(_key(entry.seq), entry.to_record)  # called at flush: the entry is complete by then
+
+    def restore(self, rows: dict[str, Any]) -> None:
+        """Entries read back from the durable store, oldest first."""
+        for key in sorted(rows):
+            self.entries.append(Entry(**rows[key]))
+        if self.entries:
+            self._seq = itertools.count(self.entries[-1].seq + 1)
 
     def next_seq(self) -> int:
         return next(self._seq)
@@ -138,6 +153,10 @@ class Journal:
             and (since_at is None or e.at >= since_at)
         ]
         return (matched if limit is None else matched[:limit]), len(matched)
+
+
+def _key(seq: int) -> str:
+    return f"journal/{seq:012d}"
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

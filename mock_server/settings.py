@@ -38,6 +38,7 @@ class Settings:
     store: str = "memory"  # memory | sqlite:PATH
     max_body_bytes: int = 1024 * 1024
     journal_max_entries: int = 5000  # [journal] max_entries: the request journal keeps the newest this many
+    max_messages: int = 200_000  # [server] max_messages: the oldest final messages are evicted beyond it (0 = no cap)
     timing: Timing = field(default_factory=Timing)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
     outcome_mix: Mapping[str, float] = field(default_factory=dict)  # [outcomes] mix: seeded probability shares
@@ -90,6 +91,7 @@ class Settings:
                 store=str(server.get("store", "memory")),
                 max_body_bytes=int(server.get("max_body_bytes", 1024 * 1024)),
                 journal_max_entries=int(data.get("journal", {}).get("max_entries", 5000)),
+                max_messages=int(server.get("max_messages", 200_000)),
                 timing=Timing(
                     accept_to_sent=float(timing.get("accept_to_sent", Timing.accept_to_sent)),
                     sent_to_final=float(timing.get("sent_to_final", Timing.sent_to_final)),
@@ -152,4 +154,5 @@ _FLAGS = {
     "clock": _clock,
     "store": _store,
     "max_body_bytes": int,
+    "max_messages": int,
 }

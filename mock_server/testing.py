@@ -217,10 +217,13 @@ class MockServerClient:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
 
-    def call(self, method: str, path: str, body: Any = None, *, expect: tuple[int, ...] = (200, 201, 202)) -> Any:
+    def call(self, method: str, path: str, body: Any = None, *, expect: tuple[int, ...] = (200, 201, 202),
+             headers: dict[str, str] | None = None) -> Any:
+        """Any request; answers the JSON body, or raises MockServerError for a status not in `expect`."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+                                     headers={**({"Content-Type": "application/json"} if data else {}),
+                                              **(headers or {})})
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 status, payload = resp.status, resp.read()

@@ -11,8 +11,9 @@ from typing import Callable
 from ..settings import Settings
 from .callbacks import CallbackDispatcher
 from .clock import Clock, make_clock
-from .events import MESSAGE_CREATED, MESSAGE_UPDATED, RESET, EventBus
+from .events import MESSAGE_CREATED, MESSAGE_UPDATED, MESSAGES_CLEARED, RESET, EventBus
 from .lifecycle import Scheduler, Step, plan_for
+from .persist import NullPersist, SqlitePersist, make_persist
 from .models import Message, Status, StatusChange
 from .phones import international
 from .rules import Decision, Outcomes
@@ -32,19 +33,27 @@ class ProviderHooks:
     reset: Callable[[], None]
     accounts: Callable[[], list[dict]] | None = None  # the accounts as GET /_mock/accounts shows them (no secrets)
     backend: object = None  # the provider's state object, for its control routes
+    # The durable store (--store sqlite:PATH): the provider's small state as JSON (written when it changes), and
+    # restoring it, with the rows it wrote itself under "<name>/..." (core.persist.put), after a restart.
+    dump: Callable[[], object] | None = None
+    restore: Callable[[dict], None] | None = None
+    forget: Callable[[Message], None] | None = None  # a message was evicted or cleared: drop what refers to it
 
 
 class Core:
     """Everything stateful, shared by the providers, the control API and the UI."""
 
-    def __init__(self, settings: Settings, *, clock: Clock, schemas: SchemaRegistry) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock, schemas: SchemaRegistry,
+                 persist: NullPersist | SqlitePersist | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self.started_at = time.time()  # wall clock, for uptime
         self.schemas = schemas
         self.events = EventBus()
-        self.scheduler = Scheduler(clock)
-        self.store = MemoryStore()
+        self.persist = persist or NullPersist()
+        self.scheduler = Scheduler(clock, self.persist)
+        self.scheduler.register("core.step", self._step)
+        self.store = MemoryStore(max_messages=settings.max_messages, on_evict=self._evicted)
         self.outcomes = Outcomes(seed=settings.seed, mix=dict(settings.outcome_mix))
         self.callbacks = CallbackDispatcher(
             clock=clock,
@@ -55,16 +64,20 @@ class Core:
             schedule=settings.callbacks.schedule,
             allow_hosts=list(settings.callbacks.allow_hosts),
             lookup=self.store.get,
+            persist=self.persist,
+            on_record=self.persist.put_message,
         )
         self.providers: dict[str, ProviderHooks] = {}
         self.on_reset: list[Callable[[], None]] = []  # more state to restore on reset (journal, faults)
         self.rng = random.Random(settings.seed)  # every generated id and price comes from here (--seed)
+        self.persist.snapshot("core/state", self._dump)
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None, schemas: SchemaRegistry | None = None) -> "Core":
         from ..resources import schemas_dir
 
-        return cls(settings, clock=clock or make_clock(settings.clock), schemas=schemas or SchemaRegistry(schemas_dir()))
+        return cls(settings, clock=clock or make_clock(settings.clock), schemas=schemas or SchemaRegistry(schemas_dir()),
+                   persist=make_persist(settings.store))
 
     # --- ids -------------------------------------------------------------------------------------------------------
 
@@ -79,6 +92,8 @@ class Core:
 
     def register_provider(self, name: str, hooks: ProviderHooks) -> None:
         self.providers[name] = hooks
+        if hooks.dump is not None:
+            self.persist.snapshot(f"{name}/state", hooks.dump)
 
     def decide(self, provider: str, channel: str, phone: str) -> Decision:
         return self.outcomes.decide(provider, channel, phone)
@@ -107,6 +122,7 @@ class Core:
         message.history.append(StatusChange(Status.ACCEPTED, message.created_at, detail=decision.source))
         message.meta.setdefault("outcome", decision.outcome)
         self.store.add(message)
+        self.persist.put_message(message)
         self.events.publish(MESSAGE_CREATED, message.to_json())
         if start:
             timing = self.settings.timing
@@ -123,16 +139,17 @@ class Core:
         due = self.clock.now() if base is None else base
         for step in steps:
             due += step.delay
-            self.scheduler.at(due, lambda at, s=step: self._step(message, s, at))
+            self.scheduler.at(due, "core.step", message.id, step.status.value, step.detail)
 
-    def _step(self, message: Message, step: Step, at: float) -> None:
+    def _step(self, at: float, message_id: str, status: str, detail: str | None) -> None:
         # A cleared message, a status forced through the control API, or a final state reached another way cancels
         # what was planned.
-        if self.store.get(message.id) is not message:
+        message = self.store.get(message_id)
+        if message is None:
             return
-        if message.status.final and not (message.status == Status.DELIVERED and step.status == Status.SEEN):
+        if message.status.final and not (message.status == Status.DELIVERED and status == Status.SEEN.value):
             return
-        self.transition(message, step.status, at=at, detail=step.detail)
+        self.transition(message, Status(status), at=at, detail=detail)
 
     def transition(self, message: Message, status: Status, *, at: float | None = None, channel: str | None = None,
                    detail: str | None = None) -> StatusChange:
@@ -142,6 +159,7 @@ class Core:
             message.channel = channel
         message.status = status
         message.history.append(change)
+        self.persist.put_message(message)
         self.events.publish(MESSAGE_UPDATED, message.to_json())
         hooks = self.providers.get(message.provider)
         if hooks is not None:
@@ -173,14 +191,28 @@ class Core:
         self.scheduler.wake()
         return now
 
+    def touch(self, message: Message) -> None:
+        """A provider changed a message outside a status change: the durable store rewrites it."""
+        self.persist.put_message(message)
+
+    def _evicted(self, message: Message) -> None:
+        self.persist.delete_message(message.id)
+        hooks = self.providers.get(message.provider)
+        if hooks is not None and hooks.forget is not None:
+            hooks.forget(message)
+
     def clear_messages(self) -> int:
         """Forget every message (and with it what was scheduled for them); rules, accounts and the clock stay."""
-        count = len(self.store)
+        messages = list(self.store.all())
         self.store.reset()
-        return count
+        for message in messages:
+            self._evicted(message)
+        self.events.publish(MESSAGES_CLEARED, {"deleted": len(messages)})
+        return len(messages)
 
     def reset(self) -> None:
         """Back to the configured start state (product.md §9); the clock is not moved back."""
+        self.persist.wipe()
         self.scheduler.clear()
         self.callbacks.reset()
         self.store.reset()
@@ -191,8 +223,67 @@ class Core:
             reset()
         self.events.publish(RESET, {})
 
+    # --- durability ------------------------------------------------------------------------------------------------
+
+    def _dump(self) -> dict:
+        """The core's small state: the clock, the seeded generators, rules, id counters."""
+        clock = self.clock
+        return {
+            "clock": {"manual": clock.manual, "now": clock.now(), "offset": getattr(clock, "_offset", 0.0)},
+            "rng": _rng_state(self.rng),
+            "outcomes": self.outcomes.dump(),
+            "callbacks": self.callbacks.dump_counters(),
+        }
+
+    def restore(self) -> int:
+        """Read back what the durable store holds (at start-up, before serving); answers the messages restored."""
+        data = self.persist.load()
+        if not data:
+            return 0
+        kv = self._restored_kv = data["kv"]
+        state = kv.get("core/state")
+        if state:
+            clock = state["clock"]
+            if self.clock.manual and clock["manual"]:
+                # A manual clock does not move while the server is down: the mock timeline goes on where it was.
+                self.clock.advance(clock["now"] - self.clock.now())
+            elif not self.clock.manual and not clock["manual"]:
+                self.clock.advance(max(clock["offset"], 0.0))
+            self.rng.setstate(_rng_tuple(state["rng"]))
+            self.outcomes.load(state["outcomes"])
+        for record in data["messages"]:
+            self.store.add(Message.from_record(record))
+        for name, hooks in self.providers.items():
+            if hooks.restore is not None:
+                prefix = name + "/"
+                hooks.restore({k[len(prefix):]: v for k, v in kv.items() if k.startswith(prefix)})
+        self.scheduler.load(data["jobs"])
+        retrying = {job[3][0] for job in data["jobs"] if job[2] == "callback.retry"}
+        owed = {k[len("callback/"):]: v for k, v in kv.items() if k.startswith("callback/")}
+        self.callbacks.restore((state or {}).get("callbacks", {}), owed, retrying)
+        self.restored = {"messages": len(data["messages"]), "jobs": len(data["jobs"]), "callbacks_owed": len(owed)}
+        return len(data["messages"])
+
+    def persist_rows(self, prefix: str) -> dict:
+        """Rows restored under `prefix` (for state kept outside the core: the journal, faults)."""
+        kv = getattr(self, "_restored_kv", {})
+        return {k[len(prefix):]: v for k, v in kv.items() if k.startswith(prefix)}
+
     async def start(self) -> None:
         await self.callbacks.start()
+        self.callbacks.resume()
+        self.scheduler.run_due()  # what fell due while the server was down happens now
 
     async def stop(self) -> None:
         await self.callbacks.close()
+        await self.persist.flush()
+        self.persist.close()
+
+
+def _rng_state(rng: random.Random) -> list:
+    version, state, gauss = rng.getstate()
+    return [version, list(state), gauss]
+
+
+def _rng_tuple(saved: list) -> tuple:
+    return (saved[0], tuple(saved[1]), saved[2])

@@ -8,6 +8,7 @@ with back-off on the mock clock (product.md §9), and records every try as a `Ca
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import logging
@@ -42,6 +43,21 @@ class CallbackRequest:
     headers: dict[str, str] = field(default_factory=dict)
     message_id: str | None = None  # the stored message it reports on
     body_bytes: bytes | None = None  # exact body, when the provider signs it (NXCLOUD)
+
+    def to_record(self) -> dict[str, Any]:
+        rec = {name: getattr(self, name) for name in ("provider", "kind", "method", "url", "json_body", "headers",
+                                                      "message_id")}
+        rec["query"] = [list(pair) for pair in self.query]
+        rec["body_b64"] = base64.b64encode(self.body_bytes).decode() if self.body_bytes is not None else None
+        return rec
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> "CallbackRequest":
+        body = rec.get("body_b64")
+        return cls(provider=rec["provider"], kind=rec["kind"], method=rec["method"], url=rec["url"],
+                   query=[(k, v) for k, v in rec.get("query", [])], json_body=rec.get("json_body"),
+                   headers=dict(rec.get("headers") or {}), message_id=rec.get("message_id"),
+                   body_bytes=base64.b64decode(body) if body is not None else None)
 
     def full_url(self) -> str:
         if not self.query:
@@ -92,6 +108,8 @@ class CallbackDispatcher:
         concurrency: int = 64,
         log_size: int = 10_000,
         lookup: Callable[[str], Message | None] = lambda _id: None,
+        persist: Any = None,
+        on_record: Callable[[Message], None] = lambda _m: None,
     ) -> None:
         self.clock = clock
         self.scheduler = scheduler
@@ -102,6 +120,9 @@ class CallbackDispatcher:
         self.allow_hosts = [h.lower() for h in (allow_hosts or [])]
         self._sem = asyncio.Semaphore(concurrency)
         self._lookup = lookup  # message id -> message, to attach attempts to it
+        self._on_record = on_record  # a message gained an attempt (the durable store rewrites it)
+        self.persist = persist
+        scheduler.register("callback.retry", self._retry)
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._log_size = log_size
@@ -112,8 +133,9 @@ class CallbackDispatcher:
             task.cancel()
         self._tasks.clear()
         self.attempts: deque[CallbackAttempt] = deque(maxlen=self._log_size)  # every try, oldest first
-        self.pending = 0  # callbacks sent or owed but not finished (delivered or given up)
+        self.owed: dict[str, tuple[CallbackRequest, int]] = {}  # series -> (request, next try): not finished yet
         self._ids = itertools.count(1)
+        self._series = itertools.count(1)
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -136,15 +158,49 @@ class CallbackDispatcher:
             return PROVIDER_BACKOFF.get(provider, fast_backoff)(attempt)
         return fast_backoff(attempt)
 
+    @property
+    def pending(self) -> int:
+        """Callbacks sent or owed but not finished (delivered, or given up)."""
+        return len(self.owed)
+
     def enqueue(self, request: CallbackRequest) -> None:
         """Send `request` now, in the background."""
-        self.pending += 1
-        self._spawn(request, 1)
+        series = f"s_{next(self._series)}"
+        self._owe(series, request, 1)
+        self._spawn(request, 1, series)
 
-    def _spawn(self, request: CallbackRequest, attempt: int) -> None:
-        task = asyncio.get_running_loop().create_task(self._attempt(request, attempt))
+    def _owe(self, series: str, request: CallbackRequest, attempt: int) -> None:
+        self.owed[series] = (request, attempt)
+        if self.persist is not None:
+            self.persist.put(f"callback/{series}", {"request": request.to_record(), "attempt": attempt})
+
+    def _retry(self, _due: float, series: str) -> None:
+        owed = self.owed.get(series)
+        if owed is not None:
+            self._spawn(owed[0], owed[1], series)
+
+    def _spawn(self, request: CallbackRequest, attempt: int, series: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._attempt(request, attempt, series))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def dump_counters(self) -> dict[str, int]:
+        return {"ids": next(self._ids) - 1, "series": next(self._series) - 1}
+
+    def restore(self, counters: dict[str, int], owed: dict[str, dict[str, Any]], retrying: set[str]) -> None:
+        """After a restart: owed callbacks come back; those not waiting for a retry job are sent again at once."""
+        self._ids = itertools.count(counters.get("ids", 0) + 1)
+        self._series = itertools.count(counters.get("series", 0) + 1)
+        for series, rec in owed.items():
+            self.owed[series] = (CallbackRequest.from_record(rec["request"]), int(rec["attempt"]))
+        self._resend = [s for s in self.owed if s not in retrying]
+
+    def resume(self) -> None:
+        """Send what was in flight when the server stopped (called once the loop runs)."""
+        for series in getattr(self, "_resend", []):
+            request, attempt = self.owed[series]
+            self._spawn(request, attempt, series)
+        self._resend = []
 
     def _host_allowed(self, url: str) -> bool:
         if not self.allow_hosts:
@@ -152,7 +208,7 @@ class CallbackDispatcher:
         host = (urlsplit(url).hostname or "").lower()
         return host in self.allow_hosts
 
-    async def _attempt(self, request: CallbackRequest, attempt: int) -> None:
+    async def _attempt(self, request: CallbackRequest, attempt: int, series: str) -> None:
         url = request.full_url()
         body = request.body()
         headers = dict(request.headers)
@@ -202,12 +258,16 @@ class CallbackDispatcher:
         record.final = record.delivered or give_up
         if give_up:
             record.error = (record.error or f"HTTP {record.status}") + f"; gave up after {attempt} attempt(s)"
-        self._record(record)
         if record.final:
-            self.pending -= 1
+            self.owed.pop(series, None)
+            if self.persist is not None:
+                self.persist.delete(f"callback/{series}")
         else:
-            delay = self.backoff(request.provider, attempt)
-            self.scheduler.after(delay, lambda _due: self._spawn(request, attempt + 1))
+            self._owe(series, request, attempt + 1)
+            self.scheduler.after(self.backoff(request.provider, attempt), "callback.retry", series)
+        self._record(record)
+        if self.persist is not None:
+            self.persist.flush_soon()
 
     def find(self, attempt_id: str) -> CallbackAttempt | None:
         return next((a for a in self.attempts if a.id == attempt_id), None)
@@ -221,4 +281,5 @@ class CallbackDispatcher:
         message = self._lookup(record.message_id) if record.message_id else None
         if message is not None:
             message.callbacks.append(record)
+            self._on_record(message)
         self.events.publish(CALLBACK_ATTEMPTED, record.to_json())

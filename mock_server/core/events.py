@@ -1,4 +1,4 @@
-"""The event bus: message.created, message.updated, callback.attempted, reset, for the UI, SSE and waiting tests."""
+"""The event bus: message.created, message.updated, messages.cleared, callback.attempted, reset, for the UI, SSE and waiting tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, Callable
 MESSAGE_CREATED = "message.created"
 MESSAGE_UPDATED = "message.updated"
 CALLBACK_ATTEMPTED = "callback.attempted"
+MESSAGES_CLEARED = "messages.cleared"
 RESET = "reset"
 
 

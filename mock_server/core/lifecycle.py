@@ -13,7 +13,7 @@ import heapq
 import itertools
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from .clock import Clock
 from .models import Status
@@ -22,37 +22,63 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(order=True, slots=True)
-class _Job:
+class Job:
     due: float
-    seq: int
-    action: Callable[[float], None] = field(compare=False)  # called with its due time, the logical "now"
+    seq: int  # unique, increasing: ties at the same due time run in scheduling order
+    kind: str = field(compare=False)  # names the handler (Scheduler.register); data, so jobs survive a restart
+    args: tuple[Any, ...] = field(compare=False)  # JSON-able arguments for the handler
     cancelled: bool = field(default=False, compare=False)
 
 
 class Scheduler:
-    """A heap of jobs on the mock clock; actions are plain functions (state changes, enqueueing a callback)."""
+    """A heap of jobs on the mock clock. A job is data — a handler name and its arguments — so the durable store can
+    keep the jobs still owed and a restarted server can run them; handlers are plain functions (state changes,
+    enqueueing a callback) called with the job's due time, the logical "now", then its arguments."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, persist: Any = None) -> None:
         self.clock = clock
-        self._heap: list[_Job] = []
-        self._seq = itertools.count()
+        self.persist = persist  # told of every job added and done (persist.NullPersist for the memory store)
+        self.handlers: dict[str, Callable[..., None]] = {}
+        self._heap: list[Job] = []
+        self._seq = itertools.count(1)
         self._wake = asyncio.Event()
-        self._running = False  # guards against re-entrant run_due() from inside an action
+        self._running = False  # guards against re-entrant run_due() from inside a job
 
     def __len__(self) -> int:
         return sum(1 for j in self._heap if not j.cancelled)
 
-    def at(self, due: float, action: Callable[[float], None]) -> _Job:
-        job = _Job(due, next(self._seq), action)
+    def register(self, kind: str, handler: Callable[..., None]) -> None:
+        self.handlers[kind] = handler
+
+    def at(self, due: float, kind: str, *args: Any) -> Job:
+        if kind not in self.handlers:
+            raise KeyError(f"no handler registered for job kind {kind!r}")
+        job = Job(due, next(self._seq), kind, args)
         heapq.heappush(self._heap, job)
+        if self.persist is not None:
+            self.persist.job_added(job)
         if self._heap[0] is job:
             self._wake.set()
         return job
 
-    def after(self, delay: float, action: Callable[[float], None], *, base: float | None = None) -> _Job:
-        return self.at((self.clock.now() if base is None else base) + max(delay, 0.0), action)
+    def after(self, delay: float, kind: str, *args: Any, base: float | None = None) -> Job:
+        return self.at((self.clock.now() if base is None else base) + max(delay, 0.0), kind, *args)
+
+    def jobs(self) -> list[Job]:
+        return sorted(j for j in self._heap if not j.cancelled)
+
+    def load(self, jobs: list[tuple[int, float, str, tuple[Any, ...]]]) -> None:
+        """Jobs read back from the durable store (not written again)."""
+        top = 0
+        for seq, due, kind, args in jobs:
+            heapq.heappush(self._heap, Job(due, seq, kind, tuple(args)))
+            top = max(top, seq)
+        self._seq = itertools.count(max(top + 1, next(self._seq)))
 
     def clear(self) -> None:
+        if self.persist is not None:
+            for job in self._heap:
+                self.persist.job_removed(job)
         self._heap.clear()
 
     def run_due(self) -> int:
@@ -65,15 +91,19 @@ class Scheduler:
             now = self.clock.now()
             while self._heap and self._heap[0].due <= now:
                 job = heapq.heappop(self._heap)
+                if self.persist is not None:
+                    self.persist.job_removed(job)
                 if job.cancelled:
                     continue
                 ran += 1
                 try:
-                    job.action(job.due)
+                    self.handlers[job.kind](job.due, *job.args)
                 except Exception:  # one broken job must not stop the clock for every other message
-                    log.exception("scheduled job failed")
+                    log.exception("scheduled job %s%r failed", job.kind, job.args)
         finally:
             self._running = False
+        if ran and self.persist is not None:
+            self.persist.flush_soon()
         return ran
 
     async def run(self) -> None:

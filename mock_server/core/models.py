@@ -40,6 +40,13 @@ class StatusChange:
     channel: str | None = None  # set when the change happened on another channel (Infobip failover)
     detail: str | None = None  # why, in words (e.g. "rule r_3", "magic number 55501")
 
+    def to_record(self) -> list[Any]:
+        return [self.status.value, self.at, self.channel, self.detail]
+
+    @classmethod
+    def from_record(cls, rec: list[Any]) -> "StatusChange":
+        return cls(Status(rec[0]), rec[1], rec[2], rec[3])
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status.value, "at": iso_utc(self.at)}
         if self.channel:
@@ -67,6 +74,20 @@ class CallbackAttempt:
     id: str = ""  # "cb_<n>", for replay
     source: Any = field(default=None, repr=False)  # the CallbackRequest sent, kept for replay (not serialised)
 
+    def to_record(self) -> dict[str, Any]:
+        """Everything, raw, for the durable store (the request it sent included, for replay)."""
+        rec = {name: getattr(self, name) for name in _ATTEMPT_FIELDS}
+        rec["source"] = self.source.to_record() if self.source is not None else None
+        return rec
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> "CallbackAttempt":
+        from .callbacks import CallbackRequest
+
+        source = rec.get("source")
+        return cls(**{name: rec[name] for name in _ATTEMPT_FIELDS if name in rec},
+                   source=CallbackRequest.from_record(source) if source else None)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -84,6 +105,10 @@ class CallbackAttempt:
             "request": self.request,
             "response_body": self.response_body,
         }
+
+
+_ATTEMPT_FIELDS = ("message_id", "url", "method", "attempt", "at", "status", "error", "latency_ms", "kind", "request",
+                   "response_body", "final", "delivered", "id")
 
 
 @dataclass(slots=True)
@@ -121,3 +146,25 @@ class Message:
             "meta": self.meta,
             "raw_request": self.raw_request,
         }
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything, raw (float times), for the durable store."""
+        return {
+            "id": self.id, "provider": self.provider, "provider_id": self.provider_id, "account": self.account,
+            "phone": self.phone, "phone_intl": self.phone_intl, "channel": self.channel, "content": self.content,
+            "created_at": self.created_at, "status": self.status.value,
+            "history": [h.to_record() for h in self.history],
+            "callbacks": [c.to_record() for c in self.callbacks],
+            "batch_id": self.batch_id, "meta": self.meta, "raw_request": self.raw_request,
+        }
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> "Message":
+        return cls(
+            id=rec["id"], provider=rec["provider"], provider_id=rec["provider_id"], account=rec["account"],
+            phone=rec["phone"], phone_intl=rec["phone_intl"], channel=rec["channel"], content=rec["content"],
+            created_at=rec["created_at"], status=Status(rec["status"]),
+            history=[StatusChange.from_record(h) for h in rec["history"]],
+            callbacks=[CallbackAttempt.from_record(c) for c in rec["callbacks"]],
+            batch_id=rec["batch_id"], meta=rec["meta"], raw_request=rec["raw_request"],
+        )

@@ -93,6 +93,26 @@ class Outcomes:
         self._ids = itertools.count(1)
         self.rng = random.Random(self._seed)
 
+    def dump(self) -> dict[str, Any]:
+        version, state, gauss = self.rng.getstate()
+        return {"rules": [{**r.to_json()} for r in self.rules], "next_id": self._peek(),
+                "rng": [version, list(state), gauss]}
+
+    def _peek(self) -> int:
+        value = next(self._ids)
+        self._ids = itertools.count(value)
+        return value
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.rules = []
+        for raw in data.get("rules", []):
+            rule = self.add_rule({k: raw[k] for k in ("phone", "phone_pattern", "provider", "channel", "outcome", "times")
+                                  if raw.get(k) is not None})
+            rule.id, rule.used = raw["id"], raw.get("used", 0)
+        self._ids = itertools.count(int(data.get("next_id", 1)))
+        version, state, gauss = data["rng"]
+        self.rng.setstate((version, tuple(state), gauss))
+
     def add_rule(self, spec: dict[str, Any]) -> Rule:
         outcome = spec.get("outcome")
         if outcome not in OUTCOMES:

@@ -47,25 +47,35 @@ def test_scheduler_runs_due_jobs_in_order_including_those_scheduled_meanwhile():
     clock = ManualClock(start=1000)
     scheduler = Scheduler(clock)
     ran: list[tuple[str, float]] = []
-    scheduler.at(1002, lambda at: ran.append(("b", at)))
-    scheduler.at(1001, lambda at: (ran.append(("a", at)), scheduler.at(at + 0.5, lambda t: ran.append(("a2", t)))))
-    scheduler.at(1010, lambda at: ran.append(("late", at)))
+    scheduler.register("note", lambda at, name: ran.append((name, at)))
+    scheduler.register("chain", lambda at, name: (ran.append((name, at)), scheduler.at(at + 0.5, "note", name + "2")))
+    scheduler.at(1002, "note", "b")
+    scheduler.at(1001, "chain", "a")
+    scheduler.at(1010, "note", "late")
     clock.advance(5)
     assert scheduler.run_due() == 3
     assert ran == [("a", 1001), ("a2", 1001.5), ("b", 1002)]
     assert len(scheduler) == 1
+    assert [(j.kind, j.args) for j in scheduler.jobs()] == [("note", ("late",))]
 
 
 def test_scheduler_survives_a_failing_job(caplog):
     clock = ManualClock(start=0)
     scheduler = Scheduler(clock)
     ran = []
-    scheduler.at(1, lambda at: 1 / 0)
-    scheduler.at(2, lambda at: ran.append(at))
+    scheduler.register("boom", lambda at: 1 / 0)
+    scheduler.register("ok", lambda at: ran.append(at))
+    scheduler.at(1, "boom")
+    scheduler.at(2, "ok")
     clock.advance(3)
     scheduler.run_due()
     assert ran == [2]
-    assert "scheduled job failed" in caplog.text
+    assert "scheduled job boom() failed" in caplog.text
+
+
+def test_scheduler_refuses_unknown_kinds():
+    with pytest.raises(KeyError, match="no handler"):
+        Scheduler(ManualClock()).at(1, "nobody")
 
 
 def test_schema_violations_name_the_exact_path():

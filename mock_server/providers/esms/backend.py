@@ -6,10 +6,10 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 from ...core import Core, ProviderHooks
 from ...core.callbacks import CallbackRequest
+from ...httputil import url_scheme
 from ...core.models import Message, Status, StatusChange
 from . import codec
 
@@ -39,7 +39,7 @@ class EsmsBackend:
         self.price = codec.money(config.get("viber_price", DEFAULT_VIBER_PRICE))
         self.reset()
         core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset, accounts=self.accounts_json,
-                                                   backend=self))
+                                                   backend=self, dump=self.dump, restore=self.restore))
 
     def reset(self) -> None:
         self.accounts: dict[str, Account] = {}  # api_key -> account, from [[esms.accounts]]
@@ -54,6 +54,22 @@ class EsmsBackend:
             )
             self.accounts[account.api_key] = account
         self.request_ids: dict[tuple[str, str], float] = {}  # (api_key, RequestId) -> mock time first accepted
+
+    def dump(self) -> dict[str, Any]:
+        """Balances, brandnames and the RequestIds still inside their 24 h window (--store sqlite:PATH)."""
+        now = self.core.clock.now()
+        return {
+            "accounts": {k: {"balance": str(a.balance), "brandnames": a.brandnames} for k, a in self.accounts.items()},
+            "request_ids": [[key, rid, at] for (key, rid), at in self.request_ids.items() if now - at < DEDUP_WINDOW],
+        }
+
+    def restore(self, rows: dict[str, Any]) -> None:
+        state = rows.get("state", {})
+        for key, saved in state.get("accounts", {}).items():
+            if key in self.accounts:
+                self.accounts[key].balance = Decimal(saved["balance"])
+                self.accounts[key].brandnames = list(saved["brandnames"])
+        self.request_ids = {(key, rid): at for key, rid, at in state.get("request_ids", [])}
 
     def accounts_json(self) -> list[dict[str, Any]]:
         return [
@@ -85,7 +101,7 @@ class EsmsBackend:
         if not url:
             return
         message.meta["callback_sent"] = True
-        if urlsplit(url).scheme not in ("http", "https"):
+        if url_scheme(url) not in ("http", "https"):
             message.meta["callback_skipped"] = f"CallbackUrl {url!r} is not an http(s) URL"
             return
         batch = self.core.store.batch(NAME, message.batch_id or "")

@@ -13,10 +13,10 @@ import binascii
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 from ...core import Core, ProviderHooks
 from ...core.callbacks import CallbackRequest
+from ...httputil import url_scheme
 from ...core.lifecycle import Step
 from ...core.models import Message, Status, StatusChange
 from ...core.rules import SUBMIT_OUTCOMES, Decision
@@ -84,7 +84,9 @@ class InfobipBackend:
         self.prices = {"VIBER": float(config.get("viber_price", DEFAULT_PRICES["VIBER"])),
                        "SMS": float(config.get("sms_price", DEFAULT_PRICES["SMS"]))}
         self.reset()
-        core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset))
+        core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset, dump=self.dump,
+                                                   restore=self.restore, forget=self.forget))
+        core.scheduler.register("infobip.step", self._run)
 
     def reset(self) -> None:
         self.accounts: dict[str, Account] = {}  # username -> account, from [[infobip.accounts]]
@@ -105,7 +107,47 @@ class InfobipBackend:
                              bool(spec.get("default", False)),
                              key=str(spec.get("key") or config_key(account.username, i, str(name))))
         self.deliveries: dict[str, Delivery] = {}  # core message id -> its walk through the flow, oldest first
-        self.reports: list[tuple[str, float, dict[str, Any]]] = []  # (username, stored at, final report), unread
+        # (username, stored at, final report, core message id), unread, oldest first
+        self.reports: list[tuple[str, float, dict[str, Any], str]] = []
+
+    # --- durability (--store sqlite:PATH) --------------------------------------------------------------------------
+
+    def _save(self, delivery: Delivery) -> None:
+        if self.core.persist.enabled:
+            # Evaluated at flush time, so several changes in one request are written once.
+            self.core.persist.put(f"{NAME}/delivery/{delivery.message.id}", lambda: _delivery_record(delivery))
+
+    def _unsave_report(self, entry: tuple[str, float, dict[str, Any], str]) -> None:
+        if self.core.persist.enabled:
+            self.core.persist.delete(f"{NAME}/report/{entry[3]}")
+
+    def dump(self) -> dict[str, Any]:
+        """The scenarios of every account (deliveries and unread reports are written one by one)."""
+        return {name: [{"key": sc.key, "name": sc.name, "flow": [st.to_json() for st in sc.flow], "default": sc.default}
+                       for sc in store.items.values()]
+                for name, store in self.scenarios.items()}
+
+    def restore(self, rows: dict[str, Any]) -> None:
+        for username, items in rows.get("state", {}).items():
+            store = self.scenarios.get(username)
+            if store is None:
+                continue
+            store.items.clear()
+            for raw in items:
+                scenario = Scenario(raw["key"], raw["name"], flow_from(raw["flow"]), raw["default"])
+                store.items[scenario.key] = scenario
+        for key, rec in rows.items():
+            if key.startswith("delivery/"):
+                message = self.core.store.get(rec["message"])
+                if message is not None:
+                    self.deliveries[message.id] = _delivery_from(rec, message)
+        self.reports = sorted((tuple(r) for k, r in rows.items() if k.startswith("report/")),  # type: ignore[misc]
+                              key=lambda r: r[1])
+
+    def forget(self, message: Message) -> None:
+        """A message cleared or evicted from the store: its walk and unread report go with it."""
+        if self.deliveries.pop(message.id, None) is not None and self.core.persist.enabled:
+            self.core.persist.delete(f"{NAME}/delivery/{message.id}")
 
     def new_scenario_key(self) -> str:
         return self.core.uuid().hex.upper()  # 32 upper-case hex characters (infobip.md §2)
@@ -121,7 +163,7 @@ class InfobipBackend:
         if scheme == "basic":
             try:
                 username, sep, password = base64.b64decode(credential, validate=True).decode("utf-8").partition(":")
-            except (binascii.Error, UnicodeDecodeError):
+            except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII characters in the credential
                 return None, "Authorization: Basic credentials are not base64 of username:password"
             account = self.accounts.get(username)
             if not sep or account is None or account.password != password:
@@ -227,6 +269,7 @@ class InfobipBackend:
                 delivery.rejection = status
                 delivery.attempts.append(self._attempt(delivery, first, decision, now))
                 core.transition(message, Status.REJECTED, at=now, channel=channel.lower(), detail=decision.source)
+                self._save(delivery)
                 messages.append(codec.send_message(dest["to"], status, message_id))
                 continue
             self._start(delivery, first, base, decision)
@@ -266,19 +309,21 @@ class InfobipBackend:
         due = at
         for step in steps:
             due += step.delay
-            core.scheduler.at(due, lambda when, s=step: self._run(delivery, token, s, when))
+            core.scheduler.at(due, "infobip.step", message.id, token, step.status.value, step.detail)
         core.scheduler.wake()
+        self._save(delivery)
 
-    def _run(self, delivery: Delivery, token: int, step: Step, at: float) -> None:
-        message = delivery.message
+    def _run(self, at: float, message_id: str, token: int, status: str, step_detail: str | None) -> None:
+        delivery = self.deliveries.get(message_id)
         # A cleared message, a later step already begun, or a final report already given cancel what was planned
         # (a SEEN after DELIVERED still happens).
-        if delivery.token != token or self.core.store.get(message.id) is not message:
+        if delivery is None or delivery.token != token or self.core.store.get(message_id) is not delivery.message:
             return
-        if delivery.final is not None and not (step.status == Status.SEEN and message.status == Status.DELIVERED):
+        message = delivery.message
+        if delivery.final is not None and not (status == Status.SEEN.value and message.status == Status.DELIVERED):
             return
-        detail = step.detail or delivery.current.decision.source
-        self.core.transition(message, step.status, at=at, channel=delivery.current.channel.lower(),
+        detail = step_detail or delivery.current.decision.source
+        self.core.transition(message, Status(status), at=at, channel=delivery.current.channel.lower(),
                              detail=f"{delivery.current.channel}: {detail}")
 
     # --- status changes: failover, reports, push ----------------------------------------------------------------------
@@ -287,6 +332,7 @@ class InfobipBackend:
         delivery = self.deliveries.get(message.id)
         if delivery is None or delivery.final is not None or not delivery.attempts:
             return
+        self._save(delivery)
         attempt = delivery.current
         if change.status == Status.SENT:
             attempt.sent_at = change.at
@@ -338,13 +384,16 @@ class InfobipBackend:
         """The destination's final state: one report, pulled once at /omni/1/reports and pushed to notifyUrl."""
         report = self._report(delivery, delivery.current)
         delivery.final = report
-        self.reports.append((delivery.account, self.core.clock.now(), report))
+        entry = (delivery.account, self.core.clock.now(), report, delivery.message.id)
+        self.reports.append(entry)
+        if self.core.persist.enabled:
+            self.core.persist.put(f"{NAME}/report/{delivery.message.id}", list(entry))
         if delivery.notify_url:
             self._push(delivery, report)
 
     def _push(self, delivery: Delivery, report: dict[str, Any]) -> None:
         url = delivery.notify_url or ""
-        if urlsplit(url).scheme not in ("http", "https"):
+        if url_scheme(url) not in ("http", "https"):
             delivery.message.meta["notify_skipped"] = f"notifyUrl {url!r} is not an http(s) URL"
             return
         # POST {"results":[report]} (infobip.md §8); JSON even when notifyContentType asks for XML (decision 11).
@@ -356,23 +405,29 @@ class InfobipBackend:
 
     def _prune(self) -> None:
         horizon = self.core.clock.now() - RETENTION
+        for entry in self.reports:
+            if entry[1] < horizon:
+                self._unsave_report(entry)
         self.reports = [r for r in self.reports if r[1] >= horizon]
         for key in [k for k, d in self.deliveries.items() if d.message.created_at < horizon]:
             del self.deliveries[key]
+            if self.core.persist.enabled:
+                self.core.persist.delete(f"{NAME}/delivery/{key}")
 
     def take_reports(self, account: Account, *, bulk_id: str | None, message_id: str | None, channel: str | None,
                      limit: int) -> list[dict[str, Any]]:
         """Matching final reports, oldest first, at most `limit`; each is returned once, then forgotten."""
         self._prune()
         taken: list[dict[str, Any]] = []
-        kept: list[tuple[str, float, dict[str, Any]]] = []
+        kept: list[tuple[str, float, dict[str, Any], str]] = []
         for entry in self.reports:
-            username, _, report = entry
+            username, _, report, _key = entry
             if (len(taken) < limit and username == account.username
                     and (bulk_id is None or report["bulkId"] == bulk_id)
                     and (message_id is None or report["messageId"] == message_id)
                     and (channel is None or report["channel"] == channel)):
                 taken.append(report)
+                self._unsave_report(entry)
             else:
                 kept.append(entry)
         self.reports = kept
@@ -444,3 +499,29 @@ class LogQuery:
 def _valid_phone(phone: str) -> bool:
     digits = phone[1:] if phone.startswith("+") else phone
     return digits.isascii() and digits.isdigit() and 5 <= len(digits) <= 20
+
+
+def _attempt_record(a: Attempt) -> dict[str, Any]:
+    return {"index": a.index, "channel": a.channel, "sender": a.sender, "data": a.data, "validity": a.validity,
+            "decision": [a.decision.outcome, a.decision.source], "started_at": a.started_at, "sent_at": a.sent_at,
+            "done_at": a.done_at, "status": a.status.value if a.status else None, "history": a.history}
+
+
+def _delivery_record(d: Delivery) -> dict[str, Any]:
+    return {"message": d.message.id, "account": d.account, "bulk_id": d.bulk_id, "message_id": d.message_id,
+            "to": d.to, "flow": [s.to_json() for s in d.flow], "data": d.data, "notify_url": d.notify_url,
+            "intermediate": d.intermediate, "callback_data": d.callback_data, "mcc_mnc": d.mcc_mnc,
+            "attempts": [_attempt_record(a) for a in d.attempts], "token": d.token, "locked": d.locked,
+            "final": d.final, "rejection": d.rejection.name if d.rejection else None}
+
+
+def _delivery_from(rec: dict[str, Any], message: Message) -> Delivery:
+    attempts = [Attempt(index=a["index"], channel=a["channel"], sender=a["sender"], data=a["data"],
+                        validity=a["validity"], decision=Decision(*a["decision"]), started_at=a["started_at"],
+                        sent_at=a["sent_at"], done_at=a["done_at"], status=Status(a["status"]) if a["status"] else None,
+                        history=a["history"]) for a in rec["attempts"]]
+    return Delivery(message=message, account=rec["account"], bulk_id=rec["bulk_id"], message_id=rec["message_id"],
+                    to=rec["to"], flow=flow_from(rec["flow"]), data=rec["data"], notify_url=rec["notify_url"],
+                    intermediate=rec["intermediate"], callback_data=rec["callback_data"], mcc_mnc=rec["mcc_mnc"],
+                    attempts=attempts, token=rec["token"], locked=rec["locked"], final=rec["final"],
+                    rejection=OmniStatus[rec["rejection"]] if rec["rejection"] else None)

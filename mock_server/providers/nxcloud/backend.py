@@ -96,7 +96,10 @@ def _flag(raw: Mapping[str, Any], name: str, default: bool) -> bool:
 
 
 def is_http_url(url: str) -> bool:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[::1" and the like
+        return False
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
@@ -110,7 +113,8 @@ class NxcloudBackend:
         self.cny_per_usd = Decimal(str(config.get("cny_per_usd", DEFAULT_CNY_PER_USD)))
         self.lenient_signing = bool(config.get("lenient_signing", False))  # accept `algorithm` inside headersStr
         self.reset()
-        core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset,
+        core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset, dump=self.dump,
+                                                   restore=self.restore,
                                                    accounts=self.accounts_json, backend=self))
 
     def reset(self) -> None:
@@ -219,6 +223,31 @@ class NxcloudBackend:
             meta.setdefault("receipts_skipped", []).append(f"{body['status']}: dr_webhook is not an http(s) URL")
             return
         self.send_callback(account, app, kind="dr", url=app.dr_webhook, body=body, message_id=message.id)
+
+    # --- durability (--store sqlite:PATH) --------------------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        """Balances, app webhooks and flags, and the sessions."""
+        return {
+            "accounts": {k: {"balance": str(a.balance), "apps": {ak: app.to_json() for ak, app in a.apps.items()}}
+                         for k, a in self.accounts.items()},
+            "sessions": [[s.appkey, s.phone, s.opened_at, s.ends_at, s.sent, s.consecutive]
+                         for s in self.sessions.values()],
+        }
+
+    def restore(self, rows: dict[str, Any]) -> None:
+        state = rows.get("state", {})
+        for key, saved in state.get("accounts", {}).items():
+            account = self.accounts.get(key)
+            if account is None:
+                continue
+            account.balance = Decimal(saved["balance"])
+            for appkey, app in saved.get("apps", {}).items():
+                if appkey in account.apps:
+                    for name in ("dr_webhook", "message_webhook", "sign_callbacks"):
+                        setattr(account.apps[appkey], name, app[name])
+        for appkey, phone, opened, ends, sent, consecutive in state.get("sessions", []):
+            self.sessions[(appkey, phone)] = Session(appkey, phone, opened, ends, sent, consecutive)
 
     # --- control views ------------------------------------------------------------------------------------------
 

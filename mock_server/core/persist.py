@@ -1,0 +1,235 @@
+"""Durability: `--store sqlite:PATH` keeps messages, scheduled steps, owed callbacks and provider state across restarts.
+
+What is written is incremental: a message row when the message changes, a job row when a step is scheduled or done,
+a key/value row for each owed callback, unread report, journal entry, and each small state blob (balances, scenarios,
+dedup, sessions, rules, the clock, the seeded generators) when it differs from what was last written. Rows are
+collected on the event loop and written by one worker thread in one transaction per flush, so the loop never waits
+on the disk; a provider request is answered only after the flush that holds its effects (the root middleware awaits
+it), so a request that was answered survives a SIGKILL. The memory store uses `NullPersist`, which does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from .lifecycle import Job
+    from .models import Message
+
+log = logging.getLogger(__name__)
+
+_DELETE = object()
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, due REAL NOT NULL, kind TEXT NOT NULL, args TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class NullPersist:
+    """The memory store: nothing is written, nothing is restored."""
+
+    enabled = False
+
+    def put_message(self, message: "Message") -> None:
+        pass
+
+    def delete_message(self, message_id: str) -> None:
+        pass
+
+    def put(self, key: str, value: Any) -> None:
+        pass
+
+    def delete(self, key: str) -> None:
+        pass
+
+    def job_added(self, job: "Job") -> None:
+        pass
+
+    def job_removed(self, job: "Job") -> None:
+        pass
+
+    def snapshot(self, key: str, fn: Callable[[], Any]) -> None:
+        pass
+
+    def wipe(self) -> None:
+        pass
+
+    def flush_soon(self) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+    def load(self) -> dict[str, Any] | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class SqlitePersist:
+    """Write-behind to one SQLite file (WAL), from a single worker thread."""
+
+    enabled = True
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="mock-sqlite")
+        self._conn: sqlite3.Connection | None = None
+        self._messages: dict[str, Message | None] = {}  # id -> message to write (None: delete)
+        self._kv: dict[str, Any] = {}  # key -> value to write (_DELETE: delete)
+        self._jobs_put: dict[int, Job] = {}
+        self._jobs_del: set[int] = set()
+        self._snapshots: dict[str, Callable[[], Any]] = {}  # key -> state function, written when it changes
+        self._last: dict[str, str] = {}  # key -> the JSON last written for a snapshot
+        self._wipe = False  # the next write starts by deleting everything (reset)
+        self._lock: asyncio.Lock | None = None
+        self._soon: asyncio.Task[None] | None = None
+        self.flushes = 0  # completed flushes, for health and tests
+        self._executor.submit(self._open).result()
+
+    # --- the worker thread ---------------------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash (SIGKILL); WAL keeps it fast
+        conn.executescript(SCHEMA)
+        self._conn = conn
+
+    def _write(self, messages: list[tuple[str, str | None]], kv: list[tuple[str, str | None]],
+               jobs_put: list[tuple[int, float, str, str]], jobs_del: list[int], wipe: bool) -> None:
+        conn = self._conn
+        assert conn is not None
+        conn.execute("BEGIN")
+        try:
+            if wipe:
+                conn.execute("DELETE FROM messages")
+                conn.execute("DELETE FROM jobs")
+                conn.execute("DELETE FROM kv")
+            conn.executemany("INSERT INTO messages(id, record) VALUES (?, ?) "
+                             "ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                             [m for m in messages if m[1] is not None])
+            conn.executemany("DELETE FROM messages WHERE id = ?", [(m[0],) for m in messages if m[1] is None])
+            conn.executemany("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)", [e for e in kv if e[1] is not None])
+            conn.executemany("DELETE FROM kv WHERE key = ?", [(e[0],) for e in kv if e[1] is None])
+            conn.executemany("INSERT OR REPLACE INTO jobs(id, due, kind, args) VALUES (?, ?, ?, ?)", jobs_put)
+            conn.executemany("DELETE FROM jobs WHERE id = ?", [(j,) for j in jobs_del])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _read(self) -> dict[str, Any]:
+        conn = self._conn
+        assert conn is not None
+        return {
+            "messages": [json.loads(r[0]) for r in conn.execute("SELECT record FROM messages ORDER BY rowid")],
+            "jobs": [(r[0], r[1], r[2], tuple(json.loads(r[3])))
+                     for r in conn.execute("SELECT id, due, kind, args FROM jobs ORDER BY due, id")],
+            "kv": {r[0]: json.loads(r[1]) for r in conn.execute("SELECT key, value FROM kv ORDER BY key")},
+        }
+
+    # --- the loop side -------------------------------------------------------------------------------------------
+
+    def put_message(self, message: "Message") -> None:
+        self._messages[message.id] = message
+
+    def delete_message(self, message_id: str) -> None:
+        self._messages[message_id] = None
+
+    def put(self, key: str, value: Any) -> None:
+        self._kv[key] = value
+
+    def delete(self, key: str) -> None:
+        self._kv[key] = _DELETE
+
+    def job_added(self, job: "Job") -> None:
+        self._jobs_put[job.seq] = job
+        self._jobs_del.discard(job.seq)
+
+    def job_removed(self, job: "Job") -> None:
+        if self._jobs_put.pop(job.seq, None) is None:
+            self._jobs_del.add(job.seq)
+
+    def snapshot(self, key: str, fn: Callable[[], Any]) -> None:
+        """Write `fn()` under `key` at each flush where it changed (small states: balances, scenarios, rules)."""
+        self._snapshots[key] = fn
+
+    def wipe(self) -> None:
+        """Forget everything written and pending (reset); the snapshots are written again at the next flush."""
+        self._messages, self._kv, self._jobs_put, self._jobs_del = {}, {}, {}, set()
+        self._last.clear()
+        self._wipe = True
+
+    def flush_soon(self) -> None:
+        if self._soon is None or self._soon.done():
+            self._soon = asyncio.get_running_loop().create_task(self.flush())
+
+    async def flush(self) -> None:
+        """Write everything changed so far; returns once it is committed."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            batch = self._take()
+            if batch is None:
+                return
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._write, *batch)
+            self.flushes += 1
+
+    def _take(self) -> tuple[Any, ...] | None:
+        kv: list[tuple[str, str | None]] = []
+        for key, fn in self._snapshots.items():
+            text = _dumps(fn())
+            if self._last.get(key) != text:
+                self._last[key] = text
+                kv.append((key, text))
+        if not (self._messages or self._kv or self._jobs_put or self._jobs_del or kv or self._wipe):
+            return None
+        messages = [(mid, None if m is None else _dumps(m.to_record())) for mid, m in self._messages.items()]
+        # A callable value is evaluated now, at flush time (a journal entry completed after it was put).
+        kv += [(k, None if v is _DELETE else _dumps(v() if callable(v) else v)) for k, v in self._kv.items()]
+        jobs_put = [(j.seq, j.due, j.kind, _dumps(list(j.args))) for j in self._jobs_put.values() if not j.cancelled]
+        jobs_del = list(self._jobs_del) + [j.seq for j in self._jobs_put.values() if j.cancelled]
+        self._messages, self._kv, self._jobs_put, self._jobs_del = {}, {}, {}, set()
+        wipe, self._wipe = self._wipe, False
+        return messages, kv, jobs_put, jobs_del, wipe
+
+    def load(self) -> dict[str, Any]:
+        """Everything stored, read at start-up (before the server answers anything)."""
+        data = self._executor.submit(self._read).result()
+        for key, value in data["kv"].items():
+            if key in self._snapshots or "/state" in key:
+                self._last[key] = _dumps(value)
+        return data
+
+    def close(self) -> None:
+        def _close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        self._executor.submit(_close).result()
+        self._executor.shutdown(wait=True)
+
+
+def make_persist(store: str) -> NullPersist | SqlitePersist:
+    """`memory` or `sqlite:PATH` (product.md §2)."""
+    if store == "memory":
+        return NullPersist()
+    if store.startswith("sqlite:") and store[7:]:
+        return SqlitePersist(store[7:])
+    raise ValueError(f"store must be 'memory' or 'sqlite:PATH', not {store!r}")

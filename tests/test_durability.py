@@ -1,0 +1,167 @@
+"""The durable store (--store sqlite:PATH) over real processes: SIGKILL mid-lifecycle, restart, nothing lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from mock_server.providers.nxcloud.signing import sign_headers
+from mock_server.testing import CallbackListener, MockServerClient
+
+INFOBIP_AUTH = "Basic " + base64.b64encode(b"Aladdin:open sesame").decode()
+
+
+async def start(db: Path) -> tuple[asyncio.subprocess.Process, MockServerClient]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mock_server", "--port", "0", "--clock", "manual", "--seed", "5",
+        "--store", f"sqlite:{db}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    line = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
+    assert line.startswith("listening on http://127.0.0.1:"), line + (await proc.stderr.read()).decode()
+    return proc, MockServerClient(line.split()[-1])
+
+
+def post(server: MockServerClient, path: str, body: dict, headers: dict | None = None) -> dict:
+    import urllib.request
+
+    data = json.dumps(body).encode()
+    req = urllib.request.Request(server.url + path, data=data,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def send_all(server: MockServerClient, listener: CallbackListener) -> dict[str, str]:
+    """One message per provider, each with its callback pointed at the listener."""
+    esms = post(server, "/MainService.svc/json/Send_Multiple_Sms_OTT/", {
+        "ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET", "Brandname": "MOCKBRAND", "SmsType": "23",
+        "Content": "durable", "Phones": ["0901255500"], "CallbackUrl": listener.url + "/esms", "RequestId": "d-1"})
+    assert esms["CodeResult"] == "100"
+    scenario = post(server, "/omni/1/scenarios", {"name": "durable", "flow": [
+        {"from": "Brand", "channel": "VIBER"}, {"from": "InfoSMS", "channel": "SMS"}]}, {"Authorization": INFOBIP_AUTH})
+    infobip = post(server, "/omni/1/advanced", {
+        "scenarioKey": scenario["key"], "destinations": [{"to": {"phoneNumber": "41793055501"}}],
+        "viber": {"text": "durable"}, "sms": {"text": "durable"}, "notifyUrl": listener.url + "/infobip"},
+        {"Authorization": INFOBIP_AUTH})
+    server.call("POST", "/_mock/nxcloud/apps/TexxxP6/webhooks", {"dr_webhook": listener.url + "/nxcloud"})
+    body = json.dumps({"appkey": "TexxxP6", "phone": "79100055500", "functionType": "text",
+                       "messageData": {"rateType": "Transactional", "text": "durable"}}).encode()
+    import urllib.request
+
+    req = urllib.request.Request(server.url + "/api/viber/mt", data=body,
+                                 headers=sign_headers("fme2na3kdi3ki", "abciiiko2k3", body))
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        nxcloud = json.loads(resp.read())
+    assert nxcloud["code"] == 0
+    return {"smsid": esms["SMSID"], "scenario": scenario["key"], "infobip": infobip["messages"][0]["messageId"],
+            "nxcloud": nxcloud["data"]["requestId"]}
+
+
+def delivered(listener: CallbackListener, path: str) -> list:
+    return [r for r in listener.requests if r.path == path]
+
+
+async def test_sigkill_mid_lifecycle_then_restart_loses_nothing_and_doubles_nothing(tmp_path: Path):
+    db = tmp_path / "mock.db"
+    listener = CallbackListener()
+    proc, server = await start(db)
+    try:
+        ids = await asyncio.to_thread(send_all, server, listener)
+        # Mid-lifecycle: everything is sent, nothing final; NXCLOUD's "success" receipt is owed and fails once.
+        listener.respond_with(503)
+        await asyncio.to_thread(server.advance, 0.3)
+        await asyncio.to_thread(listener.wait_for, 1)
+        await asyncio.to_thread(server.wait_for_callback, delivered=False)
+        await asyncio.to_thread(server.advance, 0)  # a write: everything up to here is on disk when it answers
+        before = {m["id"]: m for m in await asyncio.to_thread(server.messages)}
+        assert sorted(m["status"] for m in before.values()) == ["sent", "sent", "sent"]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+
+    proc, server = await start(db)
+    try:
+        after = {m["id"]: m for m in await asyncio.to_thread(server.messages)}
+        assert set(after) == set(before)
+        for mid, message in before.items():
+            assert after[mid]["history"] == message["history"]
+            assert after[mid]["provider_id"] == message["provider_id"]
+        scenario = await asyncio.to_thread(lambda: server.call("GET", f"/omni/1/scenarios/{ids['scenario']}",
+                                                               headers={"Authorization": INFOBIP_AUTH}))
+        assert scenario["name"] == "durable"
+        # eSMS dedup and balance survived too.
+        dup = await asyncio.to_thread(post, server, "/MainService.svc/json/Send_Multiple_Sms_OTT/", {
+            "ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET", "Brandname": "MOCKBRAND",
+            "SmsType": "23", "Content": "again", "Phones": ["0901255500"], "RequestId": "d-1"})
+        assert dup["CodeResult"] == "124"
+        balance = await asyncio.to_thread(server.call, "GET",
+                                          "/MainService.svc/json/GetBalance/ESMS_SANDBOX_KEY/ESMS_SANDBOX_SECRET")
+        assert balance["Balance"] == 1000000 - 470
+
+        await asyncio.to_thread(server.advance, 5)  # finish every lifecycle; the owed receipt is retried
+        await asyncio.to_thread(listener.wait_for, 5)
+        await asyncio.to_thread(server.wait_for_message, provider="infobip", status="delivered")
+        await asyncio.to_thread(server.advance, 0)
+        final = {m["provider"]: m["status"] for m in await asyncio.to_thread(server.messages)}
+        assert final == {"esms": "delivered", "infobip": "delivered", "nxcloud": "delivered"}
+
+        esms = delivered(listener, "/esms")
+        assert [r.params["SMSID"] for r in esms] == [ids["smsid"]]
+        infobip = delivered(listener, "/infobip")
+        assert [r.json()["results"][0]["channel"] for r in infobip] == ["SMS"]
+        nxcloud = [r.json()["status"] for r in delivered(listener, "/nxcloud")]
+        # The first "success" got 503 before the kill; its retry (owed across the restart) and "delivered" got 200.
+        assert nxcloud[0] == "success" and sorted(nxcloud[1:]) == ["delivered", "success"]
+        reports = await asyncio.to_thread(lambda: server.call("GET", "/omni/1/reports",
+                                                              headers={"Authorization": INFOBIP_AUTH}))
+        assert [r["messageId"] for r in reports["results"]] == [ids["infobip"]]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+        listener.close()
+
+
+async def test_sigterm_writes_what_is_pending_and_the_journal_survives(tmp_path: Path):
+    db = tmp_path / "mock.db"
+    listener = CallbackListener()
+    proc, server = await start(db)
+    try:
+        await asyncio.to_thread(send_all, server, listener)
+        rule = await asyncio.to_thread(server.add_rule, phone="0909999999", outcome="seen")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+    proc, server = await start(db)
+    try:
+        assert len(await asyncio.to_thread(server.messages)) == 3
+        assert [r["path"] for r in await asyncio.to_thread(server.requests, provider="esms")] == [
+            "/MainService.svc/json/Send_Multiple_Sms_OTT/"]
+        rules = await asyncio.to_thread(server.call, "GET", "/_mock/rules")
+        assert [r["id"] for r in rules["items"]] == [rule["id"]]
+        await asyncio.to_thread(server.reset)
+        assert await asyncio.to_thread(server.messages) == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+    proc, server = await start(db)  # the reset was durable too
+    try:
+        assert await asyncio.to_thread(server.messages) == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+        listener.close()
+
+
+async def test_unusable_store_path_exits_2(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mock_server", "--port", "0", "--store", f"sqlite:{blocker}/sub/db",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 15)
+    assert proc.returncode == 2 and b"mock-server: cannot use sqlite:" in err

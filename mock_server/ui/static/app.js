@@ -405,13 +405,16 @@ function connect() {
   es.addEventListener('message.created', (e) => upsert(parseData(e), { created: true }));
   es.addEventListener('message.updated', (e) => upsert(parseData(e)));
   es.addEventListener('callback.attempted', (e) => onCallback(parseData(e)));
-  es.addEventListener('reset', () => {
+  const cleared = () => {
     state.messages.clear();
     state.touched.clear();
     state.total = 0;
     render();
     loadAll();
-  });
+  };
+  es.addEventListener('reset', cleared);
+  es.addEventListener('messages.cleared', cleared); // DELETE /_mock/messages, from this tab or another
+
   es.addEventListener('error', () => {
     if (es.readyState === EventSource.CLOSED) {
       // The browser gives up on HTTP errors; retry ourselves and poll meanwhile so the list stays current.

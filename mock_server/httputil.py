@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -34,23 +36,52 @@ def parse_json(raw: bytes) -> Any:
     if not text.strip():
         raise BodyError("json", "body is empty; a JSON object is expected")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise BodyError("json", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise BodyError("json", "JSON nested too deeply") from None
     except ValueError as exc:
         raise BodyError("json", f"malformed JSON: {exc}") from None
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            dumps(value).encode("utf-8")
+        except UnicodeEncodeError:
+            # JSON allows a lone UTF-16 surrogate escape ("\ud800"); it is no character, and once stored it would
+            # make every answer, report or page that shows it fail to encode. Refused like invalid UTF-8.
+            raise BodyError("encoding", "body contains a lone UTF-16 surrogate escape (\\ud800-\\udfff), "
+                                        "which is not a character") from None
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(literal: str) -> float:
+    # 1e999 is valid JSON but becomes inf, which would be echoed back as the non-JSON `Infinity`.
+    value = float(literal)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {literal[:40]} is too large")
+    return value
+
+
 def is_json_content_type(request: web.Request) -> bool:
     # `application/json; charset=utf-8` and vendor types like `application/problem+json` are JSON too.
     ctype = request.content_type.lower()
     return ctype == "application/json" or ctype.endswith("+json")
+
+
+def url_scheme(url: str) -> str:
+    """The scheme of a client-given URL (callbacks, notifyUrl), "" when it cannot be parsed at all: urlsplit raises
+    ValueError on "http://[::1" and the like, which must not surface in a scheduled step or a request."""
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return ""
 
 
 def dumps(obj: Any) -> str:
@@ -60,5 +91,13 @@ def dumps(obj: Any) -> str:
 
 def json_response(obj: Any, *, status: int = 200, headers: dict[str, str] | None = None,
                   content_type: str = "application/json", text: str | None = None) -> web.Response:
-    return web.Response(text=dumps(obj) if text is None else text, status=status, headers=headers,
-                        content_type=content_type, charset="utf-8")
+    if text is None:
+        text = dumps(obj)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                # A lone surrogate that got in anyway (a header byte aiohttp decoded with surrogateescape, kept in the
+                # journal) has no UTF-8 form: answer it \u-escaped, still valid JSON, rather than fail with a 500.
+                text = json.dumps(obj, separators=(",", ":"))
+    return web.Response(text=text, status=status, headers=headers, content_type=content_type, charset="utf-8")

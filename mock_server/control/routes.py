@@ -224,12 +224,13 @@ async def list_requests(request: web.Request) -> web.Response:
     if provider is not None and provider not in (*PROVIDER_NAMES, "unknown"):
         raise ControlError(400, f"provider must be one of {', '.join(PROVIDER_NAMES)}, unknown")
     status = request.query.get("status") or None
-    if status is not None and not status.isdigit():
+    # isdigit() alone would pass "²" and 5000-digit strings that int() refuses: ASCII digits, at most 3 of them.
+    if status is not None and not (status.isascii() and status.isdigit() and len(status) <= 3):
         raise ControlError(400, f"status must be an HTTP status code, not {status!r}")
     since = request.query.get("since") or None
     since_seq = since_at = None
     if since is not None:
-        if since.startswith("req_") and since[4:].isdigit():
+        if since.startswith("req_") and since[4:].isascii() and since[4:].isdigit() and len(since) <= 24:
             since_seq = int(since[4:])
         else:
             since_at = _parse_time(since, "since")

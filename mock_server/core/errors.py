@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -29,7 +30,13 @@ Render = Callable[[ProviderError], web.StreamResponse]
 def reason_header(reason: str) -> dict[str, str]:
     """X-Mock-Reason, made safe for a header line (no CR/LF, ASCII only)."""
     safe = " ".join(reason.split()).encode("ascii", "backslashreplace").decode("ascii")
+    # Control characters split() leaves (NUL, ESC, DEL ... from a path or a field) would make aiohttp refuse the whole
+    # answer as a header injection and drop the connection: write them as \xNN too.
+    safe = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", safe)
     return {REASON_HEADER: safe[:1000]}
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def error_middleware(render: Render, *, not_found: Callable[[web.Request], ProviderError],

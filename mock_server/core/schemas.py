@@ -6,6 +6,7 @@ so each provider maps them to its own code (localstack's typed validation errors
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from urllib.parse import urljoin
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
+
+MAX_ERRORS = 100  # schema errors collected per validation
 
 # Which kinds come first when a body has several problems: a missing field is reported before a wrong type of
 # another, and so on, so the provider code a client sees does not depend on dict order.
@@ -112,7 +115,9 @@ class SchemaRegistry:
             validator = self._validators[name]
         except KeyError:
             raise UnknownSchema(name) from None
-        errors = list(validator.iter_errors(instance))
+        # Bounded: a 300 KB body of 100 000 bad array items would otherwise build 100 000 errors and hold the event
+        # loop for seconds; the first few are all any provider reports.
+        errors = list(itertools.islice(validator.iter_errors(instance), MAX_ERRORS))
         violations = [_to_violation(leaf) for e in errors for leaf in _leaves(e)]
         violations.sort(key=lambda v: (_KIND_ORDER.get(v.kind, 9), v.path))
         return violations

@@ -31,9 +31,13 @@ async def index(request: web.Request) -> web.FileResponse:
 async def static_file(request: web.Request) -> web.FileResponse:
     """One file of static/, with the security headers (aiohttp's add_static cannot add headers)."""
     name = request.match_info["name"]
-    path = (STATIC / name).resolve()
-    # Refuse anything that escapes static/ (`..`, absolute paths, symlinks out) and directories.
-    if not path.is_relative_to(STATIC) or not path.is_file():
+    try:
+        path = (STATIC / name).resolve()
+        # Refuse anything that escapes static/ (`..`, absolute paths, symlinks out) and directories.
+        found = path.is_relative_to(STATIC) and path.is_file()
+    except (OSError, ValueError):  # a NUL byte (%00), a name too long for the file system
+        found = False
+    if not found:
         raise web.HTTPNotFound()
     return web.FileResponse(path, headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
 

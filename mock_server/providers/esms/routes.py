@@ -69,7 +69,10 @@ def validate(request: web.Request, schema: str, instance: Any) -> None:
 async def json_body(request: web.Request) -> dict[str, Any]:
     # WCF webHttpBinding refuses bodies not declared as JSON before the operation runs (esms.md §8 item 9).
     if not is_json_content_type(request):
-        raise EsmsError(EsmsCode.BAD_REQUEST, f"Content-Type {request.content_type or '(none)'!r} is not application/json")
+        # request.content_type is application/octet-stream when no header was sent (RFC 7231): name what was sent.
+        sent = request.headers.get("Content-Type")
+        raise EsmsError(EsmsCode.BAD_REQUEST, f"Content-Type {sent!r} is not application/json" if sent else
+                        "no Content-Type header; application/json is required")
     try:
         body = parse_json(await read_bytes(request))
     except BodyError as exc:

@@ -70,9 +70,11 @@ def validity_seconds(channel: str, data: Mapping[str, Any] | None) -> float:
     period = (data or {}).get("validityPeriod")
     if period is None or period == "":
         return DEFAULT_VALIDITY[channel]
-    # Huge integers are legal JSON; clamp before float() so none overflows.
+    # Huge integers are legal JSON; clamp before float() so none overflows. A string of digits (the seed page's type)
+    # longer than 13 is over the clamp already, and int() refuses strings of more than 4300 digits.
     unit = TIME_UNITS[(data or {}).get("validityPeriodTimeUnit") or "MINUTES"]
-    seconds = float(min(int(period), 10**12)) * unit
+    count = 10**12 if isinstance(period, str) and len(period.lstrip("0")) > 13 else min(int(period), 10**12)
+    seconds = float(count) * unit
     return min(seconds, MAX_VALIDITY[channel])
 
 

@@ -52,7 +52,7 @@ def template_params(value: str) -> Any:
     read as name, value pairs. Anything else is returned unchanged, for the schema to refuse."""
     try:
         parsed = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than the parser's stack
         parsed = None
     if isinstance(parsed, dict):
         return parsed
@@ -60,7 +60,7 @@ def template_params(value: str) -> Any:
     if inner.startswith("{") and inner.endswith("}"):
         try:
             items = json.loads("[" + inner[1:-1] + "]")
-        except ValueError:
+        except (ValueError, RecursionError):
             return value
         names = items[0::2]
         if items and len(items) % 2 == 0 and all(isinstance(n, str) for n in names):

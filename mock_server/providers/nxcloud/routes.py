@@ -57,8 +57,10 @@ def authenticate(request: web.Request, backend: NxcloudBackend) -> Account:
         raise NxcloudError(NxcloudCode.INVALID_SIGNATURE, f"algorithm must be md5 or sha256, got {algorithm!r}")
     if not is_json_content_type(request):
         # The convention lists a wrong Content-Type among the causes of 1003 (spec decision 5, §4).
+        sent = request.headers.get("Content-Type")  # request.content_type defaults to application/octet-stream
         raise NxcloudError(NxcloudCode.INVALID_SIGNATURE,
-                           f"Content-Type must be application/json, got {request.content_type or '(none)'!r}")
+                           f"Content-Type must be application/json, got {sent!r}" if sent else
+                           "no Content-Type header; it must be application/json")
     return account
 
 

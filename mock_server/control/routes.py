@@ -97,8 +97,13 @@ async def health(request: web.Request) -> web.Response:
         "version": __version__,
         "uptime_seconds": round(time.time() - core.started_at, 3),
         "clock": {"mode": "manual" if core.clock.manual else "real", "now": iso_utc(core.clock.now())},
+        "store": core.settings.store,
         "counts": {
             "messages": len(messages),
+            "evicted": core.store.evicted,
+            "max_messages": core.store.max_messages,
+            "journal": len(request.config_dict[journal_key].entries),
+            "journal_evicted": request.config_dict[journal_key].evicted,
             "by_provider": dict(Counter(m.provider for m in messages)),
             "by_status": dict(Counter(m.status.value for m in messages)),
             "scheduled": len(core.scheduler),

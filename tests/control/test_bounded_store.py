@@ -1,0 +1,35 @@
+"""The bounded memory store: beyond [server] max_messages the oldest final messages go first, and health counts it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tests.control.test_control import get, send
+
+
+@pytest.fixture
+def mock_settings(mock_settings):
+    return replace(mock_settings, max_messages=3)
+
+
+async def test_oldest_final_messages_are_evicted_first(mock_client, advance):
+    await send(mock_client, "0901255505")  # slow: stays "sent" for 10 minutes
+    await send(mock_client, "0901255500")
+    await send(mock_client, "0911255500")
+    await advance(1)  # the last two are final now, the first is not
+    await send(mock_client, "0921255500")  # a fourth: the oldest *final* one goes
+    _, listed = await get(mock_client, "/_mock/messages")
+    assert [m["phone"] for m in listed["items"]] == ["0921255500", "0911255500", "0901255505"]
+    _, health = await get(mock_client, "/_mock/health")
+    assert health["counts"]["messages"] == 3 and health["counts"]["evicted"] == 1
+    await send(mock_client, "0931255500")  # nothing final but the third: it goes
+    await send(mock_client, "0941255500")  # nothing final at all: the oldest goes
+    _, listed = await get(mock_client, "/_mock/messages")
+    assert [m["phone"] for m in listed["items"]] == ["0941255500", "0931255500", "0921255500"]
+    _, by_phone = await get(mock_client, "/_mock/messages", phone="0901255505")
+    assert by_phone == {"items": [], "total": 0}
+    await advance(600)  # the evicted slow message's remaining step finds nothing to do
+    _, health = await get(mock_client, "/_mock/health")
+    assert health["counts"]["evicted"] == 3 and health["counts"]["messages"] == 3

@@ -143,6 +143,10 @@ class CallbackDispatcher:
             connector=aiohttp.TCPConnector(limit=0, force_close=False),
             auto_decompress=True,
         )
+        # aiohttp silently re-sends an idempotent request (eSMS's GET callback) once when the connection drops; that
+        # second request would reach the receiver without an attempt of its own in the log. Every try is ours to
+        # count and schedule, so turn it off (no public switch: aiohttp's own test client sets the same attribute).
+        self._session._retry_connection = False
 
     async def close(self) -> None:
         for task in list(self._tasks):

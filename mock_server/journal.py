@@ -42,22 +42,56 @@ def provider_of(path: str) -> str | None:
 
 @dataclass(slots=True)
 class Entry:
+    """One request. What it keeps is raw (cheap on the request path); masking happens when it is read or stored."""
+
     id: str  # "req_<n>"
     seq: int
     at: float  # mock-clock time it arrived
     provider: str  # esms | infobip | nxcloud | unknown
     method: str
-    path: str  # path with the query, secrets masked
-    headers: dict[str, str]
-    body: str | None
+    raw_path: str  # as received (secrets unmasked until read)
+    raw_query: str
+    raw_headers: Any  # the request's header mapping
+    raw_body: bytes | None = None  # the first BODY_LIMIT bytes at most
+    note: str | None = None  # why the body was not kept, instead of it
     status: int = 0
-    response_body: str | None = None
+    raw_response: bytes | None = None  # the first BODY_LIMIT bytes of the answer
     reason: str | None = None  # X-Mock-Reason of the answer
     fault: str | None = None  # the fault injected, if any
     latency_ms: float = 0.0
 
+    @property
+    def path(self) -> str:
+        return mask_path(self.raw_path, self.raw_query)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return mask_headers(self.raw_headers)
+
+    @property
+    def body(self) -> str | None:
+        return self.note if self.note is not None else mask_body(self.raw_body or b"")
+
+    @property
+    def response_body(self) -> str | None:
+        return None if self.raw_response is None else self.raw_response.decode("utf-8", "replace")
+
     def to_record(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        """Masked, for the durable store: no secret reaches the disk."""
+        body = self.body
+        return {"id": self.id, "seq": self.seq, "at": self.at, "provider": self.provider, "method": self.method,
+                "raw_path": self.path, "raw_query": "", "raw_headers": self.headers,
+                "raw_body": None if body is None else body, "note": self.note, "status": self.status,
+                "raw_response": self.response_body, "reason": self.reason, "fault": self.fault,
+                "latency_ms": self.latency_ms}
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> "Entry":
+        rec = dict(rec)
+        for name in ("raw_body", "raw_response"):
+            if isinstance(rec.get(name), str):
+                rec[name] = rec[name].encode("utf-8")
+        return cls(**rec)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,7 +168,7 @@ class Journal:
     def restore(self, rows: dict[str, Any]) -> None:
         """Entries read back from the durable store, oldest first."""
         for key in sorted(rows):
-            self.entries.append(Entry(**rows[key]))
+            self.entries.append(Entry.from_record(rows[key]))
         if self.entries:
             self._seq = itertools.count(self.entries[-1].seq + 1)
 
@@ -176,8 +210,8 @@ def journal_middleware(journal: Journal, now: Callable[[], float]) -> Any:
         seq = journal.next_seq()
         entry = Entry(
             id=f"req_{seq}", seq=seq, at=now(), provider=provider_of(request.path) or "unknown",
-            method=request.method, path=mask_path(request.path, request.query_string),
-            headers=mask_headers(request.headers), body=None,
+            method=request.method, raw_path=request.path, raw_query=request.query_string,
+            raw_headers=request.headers,
         )
         token = current_entry.set(entry)
         try:
@@ -195,15 +229,16 @@ def journal_middleware(journal: Journal, now: Callable[[], float]) -> Any:
         # The body is read after the handler: aiohttp caches what the handler read, and reading first would leave the
         # handler only the unread tail of an over-limit body.
         if response.status == 413:
-            entry.body = "(body larger than [server] max_body_bytes; not kept)"
+            entry.note = "(body larger than [server] max_body_bytes; not kept)"
         elif request.body_exists:
             try:
-                entry.body = mask_body(await request.read())
+                raw = await request.read()
+                entry.raw_body = raw if len(raw) <= BODY_LIMIT else raw[:BODY_LIMIT]
             except (web.HTTPException, ConnectionError):
-                entry.body = "(body not read)"
+                entry.note = "(body not read)"
         payload = getattr(response, "body", None)
         if isinstance(payload, (bytes, bytearray)):
-            entry.response_body = bytes(payload[:BODY_LIMIT]).decode("utf-8", "replace")
+            entry.raw_response = bytes(payload[:BODY_LIMIT]) if len(payload) > BODY_LIMIT else bytes(payload)
         return response
 
     return middleware

@@ -123,7 +123,8 @@ class Core:
         message.meta.setdefault("outcome", decision.outcome)
         self.store.add(message)
         self.persist.put_message(message)
-        self.events.publish(MESSAGE_CREATED, message.to_json())
+        if self.events.active:
+            self.events.publish(MESSAGE_CREATED, message.to_json())
         if start:
             timing = self.settings.timing
             steps = plan_for(
@@ -160,7 +161,8 @@ class Core:
         message.status = status
         message.history.append(change)
         self.persist.put_message(message)
-        self.events.publish(MESSAGE_UPDATED, message.to_json())
+        if self.events.active:
+            self.events.publish(MESSAGE_UPDATED, message.to_json())
         hooks = self.providers.get(message.provider)
         if hooks is not None:
             hooks.on_status(message, change)

@@ -59,6 +59,16 @@ def make_clock(kind: str) -> Clock:
     raise ValueError(f"clock must be 'real' or 'manual', not {kind!r}")
 
 
+# The whole second last formatted and its "YYYY-MM-DDTHH:MM:SS." text, replaced as one tuple (thread-safe reads).
+_last_second: tuple[int, str] = (-1, "")
+
+
 def iso_utc(ts: float) -> str:
     """The control API's time format: ISO 8601, UTC, milliseconds, `Z` (product.md §5.1)."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+    global _last_second
+    millis = int(ts * 1000)
+    second = millis // 1000
+    cached = _last_second
+    if cached[0] != second:  # strftime is slow; most timestamps in a burst share their second
+        cached = _last_second = (second, datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S."))
+    return f"{cached[1]}{millis % 1000:03d}Z"

@@ -42,6 +42,11 @@ class EventBus:
         if sub in self._subs:
             self._subs.remove(sub)
 
+    @property
+    def active(self) -> bool:
+        """Someone listens: publishers skip building payloads nobody reads (a hot path under load)."""
+        return bool(self._subs)
+
     def publish(self, type_: str, data: dict[str, Any]) -> None:
         self._seq += 1
         event = Event(type_, data, self._seq)

@@ -21,7 +21,7 @@ from .models import Status
 log = logging.getLogger(__name__)
 
 
-@dataclass(order=True, slots=True)
+@dataclass(slots=True)
 class Job:
     due: float
     seq: int  # unique, increasing: ties at the same due time run in scheduling order
@@ -39,13 +39,13 @@ class Scheduler:
         self.clock = clock
         self.persist = persist  # told of every job added and done (persist.NullPersist for the memory store)
         self.handlers: dict[str, Callable[..., None]] = {}
-        self._heap: list[Job] = []
+        self._heap: list[tuple[float, int, Job]] = []  # (due, seq, job): tuples compare natively, fast
         self._seq = itertools.count(1)
         self._wake = asyncio.Event()
         self._running = False  # guards against re-entrant run_due() from inside a job
 
     def __len__(self) -> int:
-        return sum(1 for j in self._heap if not j.cancelled)
+        return sum(1 for _, _, j in self._heap if not j.cancelled)
 
     def register(self, kind: str, handler: Callable[..., None]) -> None:
         self.handlers[kind] = handler
@@ -54,10 +54,10 @@ class Scheduler:
         if kind not in self.handlers:
             raise KeyError(f"no handler registered for job kind {kind!r}")
         job = Job(due, next(self._seq), kind, args)
-        heapq.heappush(self._heap, job)
+        heapq.heappush(self._heap, (due, job.seq, job))
         if self.persist is not None:
             self.persist.job_added(job)
-        if self._heap[0] is job:
+        if self._heap[0][2] is job:
             self._wake.set()
         return job
 
@@ -65,19 +65,19 @@ class Scheduler:
         return self.at((self.clock.now() if base is None else base) + max(delay, 0.0), kind, *args)
 
     def jobs(self) -> list[Job]:
-        return sorted(j for j in self._heap if not j.cancelled)
+        return [j for _, _, j in sorted(self._heap) if not j.cancelled]
 
     def load(self, jobs: list[tuple[int, float, str, tuple[Any, ...]]]) -> None:
         """Jobs read back from the durable store (not written again)."""
         top = 0
         for seq, due, kind, args in jobs:
-            heapq.heappush(self._heap, Job(due, seq, kind, tuple(args)))
+            heapq.heappush(self._heap, (due, seq, Job(due, seq, kind, tuple(args))))
             top = max(top, seq)
         self._seq = itertools.count(max(top + 1, next(self._seq)))
 
     def clear(self) -> None:
         if self.persist is not None:
-            for job in self._heap:
+            for _, _, job in self._heap:
                 self.persist.job_removed(job)
         self._heap.clear()
 
@@ -89,8 +89,8 @@ class Scheduler:
         ran = 0
         try:
             now = self.clock.now()
-            while self._heap and self._heap[0].due <= now:
-                job = heapq.heappop(self._heap)
+            while self._heap and self._heap[0][0] <= now:
+                job = heapq.heappop(self._heap)[2]
                 if self.persist is not None:
                     self.persist.job_removed(job)
                 if job.cancelled:
@@ -113,7 +113,7 @@ class Scheduler:
             self.run_due()
             timeout = None
             if self._heap and not self.clock.manual:
-                timeout = max(self._heap[0].due - self.clock.now(), 0.0)
+                timeout = max(self._heap[0][0] - self.clock.now(), 0.0)
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:

@@ -27,6 +27,16 @@ async def read_bytes(request: web.Request) -> bytes:
         raise BodyError("too_large", f"body larger than the {limit} bytes allowed ([server] max_body_bytes)") from None
 
 
+_DECODER: list[json.JSONDecoder] = []
+
+
+def _decoder() -> json.JSONDecoder:
+    # One decoder for every request: json.loads with options builds a new one per call.
+    if not _DECODER:
+        _DECODER.append(json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float))
+    return _DECODER[0]
+
+
 def parse_json(raw: bytes) -> Any:
     """Decode JSON strictly: UTF-8 (a BOM tolerated), no NaN, no nesting deep enough to exhaust the stack."""
     try:
@@ -36,7 +46,7 @@ def parse_json(raw: bytes) -> Any:
     if not text.strip():
         raise BodyError("json", "body is empty; a JSON object is expected")
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = _decoder().decode(text)
     except json.JSONDecodeError as exc:
         raise BodyError("json", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:

@@ -121,7 +121,7 @@ class CallbackDispatcher:
         self._sem = asyncio.Semaphore(concurrency)
         self._lookup = lookup  # message id -> message, to attach attempts to it
         self._on_record = on_record  # a message gained an attempt (the durable store rewrites it)
-        self.persist = persist
+        self.persist = persist if persist is not None and persist.enabled else None  # None: memory store
         scheduler.register("callback.retry", self._retry)
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()

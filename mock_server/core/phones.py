@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 # National numbers in this mock are Vietnamese (eSMS is a Vietnamese provider and its samples are `0…`), so a leading
 # trunk 0 stands for country code 84 (product.md §5.1: "`0901…` and `84901…` are the same phone").
 DEFAULT_COUNTRY_CODE = "84"
 
 
+_NOT_DIGITS = re.compile(r"[^0-9]")
+
+
 def digits(phone: str) -> str:
-    return "".join(ch for ch in phone if ch.isdigit())
+    """The ASCII digits of a phone number (separators, "+" and anything else dropped)."""
+    return phone if phone.isascii() and phone.isdigit() else _NOT_DIGITS.sub("", phone)
 
 
 def international(phone: str) -> str:

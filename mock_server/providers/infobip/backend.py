@@ -107,8 +107,7 @@ class InfobipBackend:
                              bool(spec.get("default", False)),
                              key=str(spec.get("key") or config_key(account.username, i, str(name))))
         self.deliveries: dict[str, Delivery] = {}  # core message id -> its walk through the flow, oldest first
-        # (username, stored at, final report, core message id), unread, oldest first
-        self.reports: list[tuple[str, float, dict[str, Any], str]] = []
+        self.reports = UnreadReports()  # final reports not yet fetched at /omni/1/reports
 
     # --- durability (--store sqlite:PATH) --------------------------------------------------------------------------
 
@@ -141,8 +140,11 @@ class InfobipBackend:
                 message = self.core.store.get(rec["message"])
                 if message is not None:
                     self.deliveries[message.id] = _delivery_from(rec, message)
-        self.reports = sorted((tuple(r) for k, r in rows.items() if k.startswith("report/")),  # type: ignore[misc]
-                              key=lambda r: r[1])
+        # Rows come back in key order; reports and deliveries are kept in time order (pruning stops at the first
+        # one still inside the 48 h window).
+        self.deliveries = dict(sorted(self.deliveries.items(), key=lambda kv: kv[1].message.created_at))
+        for row in sorted((r for k, r in rows.items() if k.startswith("report/")), key=lambda r: r[1]):
+            self.reports.add(tuple(row))  # type: ignore[arg-type]
 
     def forget(self, message: Message) -> None:
         """A message cleared or evicted from the store: its walk and unread report go with it."""
@@ -385,7 +387,7 @@ class InfobipBackend:
         report = self._report(delivery, delivery.current)
         delivery.final = report
         entry = (delivery.account, self.core.clock.now(), report, delivery.message.id)
-        self.reports.append(entry)
+        self.reports.add(entry)
         if self.core.persist.enabled:
             self.core.persist.put(f"{NAME}/report/{delivery.message.id}", list(entry))
         if delivery.notify_url:
@@ -404,12 +406,14 @@ class InfobipBackend:
     # --- reports and logs -------------------------------------------------------------------------------------------
 
     def _prune(self) -> None:
+        """Forget what is older than 48 h; both are in time order, so this stops at the first one kept."""
         horizon = self.core.clock.now() - RETENTION
-        for entry in self.reports:
-            if entry[1] < horizon:
-                self._unsave_report(entry)
-        self.reports = [r for r in self.reports if r[1] >= horizon]
-        for key in [k for k, d in self.deliveries.items() if d.message.created_at < horizon]:
+        for entry in self.reports.expire(horizon):
+            self._unsave_report(entry)
+        while self.deliveries:
+            key, delivery = next(iter(self.deliveries.items()))
+            if delivery.message.created_at >= horizon:
+                break
             del self.deliveries[key]
             if self.core.persist.enabled:
                 self.core.persist.delete(f"{NAME}/delivery/{key}")
@@ -418,26 +422,17 @@ class InfobipBackend:
                      limit: int) -> list[dict[str, Any]]:
         """Matching final reports, oldest first, at most `limit`; each is returned once, then forgotten."""
         self._prune()
-        taken: list[dict[str, Any]] = []
-        kept: list[tuple[str, float, dict[str, Any], str]] = []
-        for entry in self.reports:
-            username, _, report, _key = entry
-            if (len(taken) < limit and username == account.username
-                    and (bulk_id is None or report["bulkId"] == bulk_id)
-                    and (message_id is None or report["messageId"] == message_id)
-                    and (channel is None or report["channel"] == channel)):
-                taken.append(report)
-                self._unsave_report(entry)
-            else:
-                kept.append(entry)
-        self.reports = kept
-        return taken
+        taken = self.reports.take(account.username, bulk_id=bulk_id, message_id=message_id, channel=channel,
+                                  limit=limit)
+        for entry in taken:
+            self._unsave_report(entry)
+        return [entry[2] for entry in taken]
 
     def logs(self, account: Account, query: "LogQuery") -> list[dict[str, Any]]:
         """Log entries, newest first; repeatable (infobip.md §7)."""
         self._prune()
         out: list[dict[str, Any]] = []
-        for delivery in reversed(list(self.deliveries.values())):
+        for delivery in reversed(self.deliveries.values()):
             if delivery.account != account.username or self.core.store.get(delivery.message.id) is None:
                 continue
             entry = self._log(delivery)
@@ -464,6 +459,74 @@ class InfobipBackend:
                                   self.currency),
             status=status, channel=attempt.channel,
         )
+
+
+ReportEntry = tuple[str, float, dict[str, Any], str]  # (username, stored at, final report, core message id)
+
+
+class UnreadReports:
+    """Unread final reports in time order, indexed by account, bulkId and messageId, so that a fetch costs what it
+    returns rather than what is stored (100 000 unread reports answer as fast as 100)."""
+
+    def __init__(self) -> None:
+        self._all: dict[str, ReportEntry] = {}  # core message id -> entry, oldest first
+        self._by_account: dict[str, dict[str, ReportEntry]] = {}
+        self._by_bulk: dict[tuple[str, str], dict[str, ReportEntry]] = {}
+        self._by_message: dict[tuple[str, str], dict[str, ReportEntry]] = {}
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._all.values())
+
+    def _indexes(self, entry: ReportEntry) -> list[tuple[dict[Any, dict[str, ReportEntry]], Any]]:
+        user, _, report, _ = entry
+        return [(self._by_account, user), (self._by_bulk, (user, report["bulkId"])),
+                (self._by_message, (user, report["messageId"]))]
+
+    def add(self, entry: ReportEntry) -> None:
+        self._all[entry[3]] = entry
+        for index, key in self._indexes(entry):
+            index.setdefault(key, {})[entry[3]] = entry
+
+    def remove(self, entry: ReportEntry) -> None:
+        self._all.pop(entry[3], None)
+        for index, key in self._indexes(entry):
+            bucket = index.get(key)
+            if bucket is not None:
+                bucket.pop(entry[3], None)
+                if not bucket:
+                    del index[key]
+
+    def expire(self, horizon: float) -> list[ReportEntry]:
+        gone = []
+        while self._all:
+            entry = next(iter(self._all.values()))
+            if entry[1] >= horizon:
+                break
+            self.remove(entry)
+            gone.append(entry)
+        return gone
+
+    def take(self, user: str, *, bulk_id: str | None, message_id: str | None, channel: str | None,
+             limit: int) -> list[ReportEntry]:
+        if message_id is not None:
+            candidates = self._by_message.get((user, message_id), {})
+        elif bulk_id is not None:
+            candidates = self._by_bulk.get((user, bulk_id), {})
+        else:
+            candidates = self._by_account.get(user, {})
+        taken = []
+        for entry in candidates.values():
+            report = entry[2]
+            if ((bulk_id is None or report["bulkId"] == bulk_id) and (channel is None or report["channel"] == channel)):
+                taken.append(entry)
+                if len(taken) >= limit:
+                    break
+        for entry in taken:
+            self.remove(entry)
+        return taken
 
 
 @dataclass

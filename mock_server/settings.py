@@ -26,6 +26,7 @@ class CallbackSettings:
     max_attempts: int = 5  # every try, the first included
     schedule: str = "fast"  # "fast" (0.5 s, 1 s, 2 s ... capped at 30 s) or "provider" (documented schedules)
     allow_hosts: tuple[str, ...] = ()  # empty = any host
+    concurrency: int = 64  # callbacks in flight at once, at most
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class Settings:
                     max_attempts=int(callbacks.get("max_attempts", CallbackSettings.max_attempts)),
                     schedule=_choice("callbacks.schedule", callbacks.get("schedule", "fast"), ("fast", "provider")),
                     allow_hosts=tuple(str(h) for h in callbacks.get("allow_hosts", ())),
+                    concurrency=max(1, int(callbacks.get("concurrency", CallbackSettings.concurrency))),
                 ),
                 outcome_mix={str(k): float(v) for k, v in data.get("outcomes", {}).get("mix", {}).items()},
                 providers={name: data.get(name, {}) for name in ("esms", "infobip", "nxcloud")},

@@ -165,3 +165,29 @@ async def test_unusable_store_path_exits_2(tmp_path: Path):
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(proc.communicate(), 15)
     assert proc.returncode == 2 and b"mock-server: cannot use sqlite:" in err
+
+
+async def test_header_bytes_that_are_not_utf8_are_stored_and_restored(tmp_path: Path):
+    db = tmp_path / "mock.db"
+    proc, server = await start(db)
+    host, port = server.url.removeprefix("http://").split(":")
+    try:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        body = b'{"ApiKey":"k"}'
+        writer.write(b"POST /MainService.svc/json/GetBalance_json HTTP/1.1\r\nHost: x\r\nX-Odd: caf\xe9\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        await writer.drain()
+        status_line = await reader.readline()
+        writer.close()
+        assert status_line.startswith(b"HTTP/1.1 200")
+        assert len(await asyncio.to_thread(server.requests)) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+    proc, server = await start(db)
+    try:
+        (entry,) = await asyncio.to_thread(server.requests)
+        assert entry["path"] == "/MainService.svc/json/GetBalance_json" and "X-Odd" in entry["headers"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0

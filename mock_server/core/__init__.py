@@ -63,6 +63,7 @@ class Core:
             max_attempts=settings.callbacks.max_attempts,
             schedule=settings.callbacks.schedule,
             allow_hosts=list(settings.callbacks.allow_hosts),
+            concurrency=settings.callbacks.concurrency,
             lookup=self.store.get,
             persist=self.persist,
             on_record=self.persist.put_message,

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # ASCII: a lone surrogate (a header byte that was not UTF-8) is written as an escape SQLite can store.
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
 
 
 class NullPersist:
@@ -98,6 +99,7 @@ class SqlitePersist:
         self._lock: asyncio.Lock | None = None
         self._soon: asyncio.Task[None] | None = None
         self.flushes = 0  # completed flushes, for health and tests
+        self.errors = 0  # flushes that failed (logged)
         self._executor.submit(self._open).result()
 
     # --- the worker thread ---------------------------------------------------------------------------------------
@@ -187,7 +189,13 @@ class SqlitePersist:
             batch = self._take()
             if batch is None:
                 return
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._write, *batch)
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._executor, self._write, *batch)
+            except (sqlite3.Error, OSError) as exc:
+                # A full disk or a broken file must not turn every answer into a 500: the mock goes on in memory.
+                self.errors += 1
+                log.error("could not write to %s: %s", self.path, exc)
+                return
             self.flushes += 1
 
     def _take(self) -> tuple[Any, ...] | None:

@@ -115,6 +115,7 @@ class CallbackDispatcher:
         self.scheduler = scheduler
         self.events = events
         self.timeout = timeout
+        self._timeout = aiohttp.ClientTimeout(total=timeout)  # built once, not per attempt
         self.max_attempts = max(1, max_attempts)
         self.schedule = schedule
         self.allow_hosts = [h.lower() for h in (allow_hosts or [])]
@@ -243,7 +244,7 @@ class CallbackDispatcher:
                         URL(url, encoded=True),
                         data=body,
                         headers=headers,
-                        timeout=aiohttp.ClientTimeout(total=self.timeout),
+                        timeout=self._timeout,
                         allow_redirects=False,
                     ) as resp:
                         record.status = resp.status
@@ -286,4 +287,5 @@ class CallbackDispatcher:
         if message is not None:
             message.callbacks.append(record)
             self._on_record(message)
-        self.events.publish(CALLBACK_ATTEMPTED, record.to_json())
+        if self.events.active:
+            self.events.publish(CALLBACK_ATTEMPTED, record.to_json())

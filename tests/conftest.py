@@ -18,3 +18,22 @@ def advance(mock_client: Any):
         return await resp.json()
 
     return _advance
+
+
+@pytest.fixture
+def callback_attempts(mock_client: Any):
+    """`await callback_attempts(n)`: the attempt log (newest first) once the mock has recorded at least n attempts.
+
+    A receiver sees a request before the mock records the attempt; this waits on the mock's event bus, not a sleep."""
+    from mock_server.keys import core_key
+
+    async def _wait(n: int = 1) -> list[dict[str, Any]]:
+        core = mock_client.app[core_key]
+        if len(core.callbacks.attempts) < n:
+            await core.events.wait_for(lambda e: e.type == "callback.attempted" and len(core.callbacks.attempts) >= n)
+        resp = await mock_client.get("/_mock/callbacks")
+        listed = await resp.json()
+        assert listed["total"] >= n
+        return listed["items"]
+
+    return _wait

@@ -91,15 +91,11 @@ async def test_delete_messages_cancels_their_lifecycle(mock_client, callback_rec
     assert (await get(mock_client, "/_mock/messages"))[1]["total"] == 0
 
 
-async def test_callbacks_log(mock_client, callback_receiver, advance):
+async def test_callbacks_log(mock_client, callback_receiver, advance, callback_attempts):
     await send(mock_client, "0901255500", CallbackUrl=callback_receiver.url + "/hook")
     await advance(1)
     await callback_receiver.wait_for(1)
-    from mock_server.keys import core_key
-
-    core = mock_client.app[core_key]
-    if not core.callbacks.attempts:
-        await core.events.wait_for(lambda e: e.type == "callback.attempted")
+    await callback_attempts(1)
     _, log = await get(mock_client, "/_mock/callbacks")
     assert log["total"] == 1
     (attempt,) = log["items"]

@@ -46,15 +46,11 @@ async def test_force_status_conflicts_and_bad_input(mock_client, advance):
     assert resp.status == 404
 
 
-async def test_replay_a_callback(mock_client, callback_receiver, advance):
+async def test_replay_a_callback(mock_client, callback_receiver, advance, callback_attempts):
     await send(mock_client, "0901255500", CallbackUrl=callback_receiver.url)
     await advance(1)
     await callback_receiver.wait_for(1)
-    from mock_server.keys import core_key
-
-    core = mock_client.app[core_key]
-    if not core.callbacks.attempts:
-        await core.events.wait_for(lambda e: e.type == "callback.attempted")
+    await callback_attempts(1)
     _, log = await get(mock_client, "/_mock/callbacks")
     first = log["items"][0]
     resp = await mock_client.post(f"/_mock/callbacks/{first['id']}/replay")

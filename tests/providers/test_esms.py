@@ -302,42 +302,42 @@ async def test_one_callback_per_phone_with_running_totals(mock_client, callback_
     assert by_phone["0981255501"]["telcoid"] == "1"
 
 
-async def test_callback_retried_on_503_with_backoff_on_the_mock_clock(mock_client, callback_receiver, advance):
+async def test_callback_retried_on_503_with_backoff_on_the_mock_clock(mock_client, callback_receiver, advance, callback_attempts):
     callback_receiver.respond_with(503, 500)
     await send(mock_client, viber(CallbackUrl=callback_receiver.url))
     await advance(1)
     await callback_receiver.wait_for(1)
-    await _wait_attempts(mock_client, 1)
+    await callback_attempts(1)
     await advance(0.5)  # fast back-off: 0.5 s, then 1 s
     await callback_receiver.wait_for(2)
-    await _wait_attempts(mock_client, 2)
+    await callback_attempts(2)
     await advance(1)
     hits = await callback_receiver.wait_for(3)
     assert hits[0].query == hits[2].query
-    attempts = await _wait_attempts(mock_client, 3)
+    attempts = await callback_attempts(3)
     assert [(a["attempt"], a["status"], a["delivered"]) for a in reversed(attempts)] == [
         (1, 503, False), (2, 500, False), (3, 200, True)]
 
 
-async def test_callback_gives_up_after_max_attempts(mock_client, callback_receiver, advance):
+async def test_callback_gives_up_after_max_attempts(mock_client, callback_receiver, advance, callback_attempts):
     callback_receiver.respond_with(500, 500, 500, 500, 500, 500)
     await send(mock_client, viber(CallbackUrl=callback_receiver.url))
     await advance(1)
     for n in range(1, 6):
         await callback_receiver.wait_for(n)
-        await _wait_attempts(mock_client, n)
+        await callback_attempts(n)
         await advance(30)
-    attempts = await _wait_attempts(mock_client, 5)
+    attempts = await callback_attempts(5)
     assert attempts[0]["final"] and "gave up after 5 attempt(s)" in attempts[0]["error"]
     assert len(callback_receiver.requests) == 5
 
 
-async def test_callback_not_retried_on_404(mock_client, callback_receiver, advance):
+async def test_callback_not_retried_on_404(mock_client, callback_receiver, advance, callback_attempts):
     callback_receiver.respond_with(404)
     await send(mock_client, viber(CallbackUrl=callback_receiver.url))
     await advance(1)
     await callback_receiver.wait_for(1)
-    attempts = await _wait_attempts(mock_client, 1)
+    attempts = await callback_attempts(1)
     assert attempts[0]["final"] and not attempts[0]["delivered"]
     await advance(60)
     assert len(callback_receiver.requests) == 1
@@ -382,18 +382,6 @@ async def test_send_date_in_the_future_holds_the_message(mock_client, mock_clock
     assert (await (await mock_client.get("/_mock/messages/latest")).json())["status"] == "accepted"
     await advance(3600)
     assert (await (await mock_client.get("/_mock/messages/latest")).json())["status"] == "delivered"
-
-
-async def _wait_attempts(client: Any, n: int) -> list[dict[str, Any]]:
-    """The receiver records a request before the mock records the attempt; wait on the mock's event stream."""
-    from mock_server.keys import core_key
-
-    core = client.app[core_key]
-    if len(core.callbacks.attempts) < n:
-        await core.events.wait_for(lambda e: e.type == "callback.attempted" and len(core.callbacks.attempts) >= n)
-    listed = await (await client.get("/_mock/callbacks")).json()
-    assert listed["total"] >= n
-    return listed["items"]
 
 
 # --- status queries --------------------------------------------------------------------------------------------------

@@ -17,9 +17,9 @@ from mock_server.testing import CallbackListener, MockServerClient
 INFOBIP_AUTH = "Basic " + base64.b64encode(b"Aladdin:open sesame").decode()
 
 
-async def start(db: Path) -> tuple[asyncio.subprocess.Process, MockServerClient]:
+async def start(db: Path, clock: str = "manual") -> tuple[asyncio.subprocess.Process, MockServerClient]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mock_server", "--port", "0", "--clock", "manual", "--seed", "5",
+        sys.executable, "-m", "mock_server", "--port", "0", "--clock", clock, "--seed", "5",
         "--store", f"sqlite:{db}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     line = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
     assert line.startswith("listening on http://127.0.0.1:"), line + (await proc.stderr.read()).decode()
@@ -191,3 +191,31 @@ async def test_header_bytes_that_are_not_utf8_are_stored_and_restored(tmp_path: 
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await proc.wait() == 0
+
+
+async def test_real_clock_what_falls_due_while_down_happens_after_restart_without_help(tmp_path: Path):
+    db = tmp_path / "mock.db"
+    listener = CallbackListener()
+    proc, server = await start(db, clock="real")
+    try:
+        answer = await asyncio.to_thread(post, server, "/MainService.svc/json/Send_Multiple_Sms_OTT/", {
+            "ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET", "Brandname": "MOCKBRAND",
+            "SmsType": "23", "Content": "due while down", "Phones": ["0901255505"],  # 55505: final after 10 minutes
+            "CallbackUrl": listener.url + "/esms"})
+        assert answer["CodeResult"] == "100"
+        # The delivery is due 600 s after the send: skip to 0.3 s before it, then kill the server at once.
+        await asyncio.to_thread(server.call, "POST", "/_mock/clock/advance", {"seconds": 599.7})
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    # The real clock's offset survives; by the time the server is back the delivery is due (or due very soon), and
+    # the restarted scheduler delivers it and sends the callback with no request from us.
+    proc, server = await start(db, clock="real")
+    try:
+        (hit,) = await asyncio.to_thread(listener.wait_for, 1)
+        assert hit.params["SMSID"] == answer["SMSID"] and hit.params["SendSuccess"] == "1"
+        assert (await asyncio.to_thread(server.message))["status"] == "delivered"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+        listener.close()

@@ -23,40 +23,34 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def server_header(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every answer names the mock and its version (stripe-mock's Stripe-Mock-Version)."""
-    response = await handler(request)
-    response.headers["X-Mock-Server"] = __version__
-    return response
+def root_middleware(core: Core) -> Any:
+    """The outermost layer, one middleware for three jobs (each layer costs every request):
 
-
-@web.middleware
-async def root_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Paths no sub-app claims (and wrong methods on /_mock) get a JSON error, never aiohttp's text page."""
-    try:
-        return await handler(request)
-    except web.HTTPMethodNotAllowed as exc:
-        return error_response(405, f"{request.method} is not allowed on {request.path}; allowed: "
-                                   f"{', '.join(sorted(exc.allowed_methods))}")
-    except web.HTTPNotFound:
-        return error_response(404, f"nothing here: {request.path} is neither a provider endpoint nor under /_mock")
-    except web.HTTPRequestEntityTooLarge:
-        return error_response(413, "body larger than [server] max_body_bytes")
-
-
-def durable(core: Core) -> Any:
-    """With --store sqlite:PATH, a request is answered only once what it changed is written (a no-op in memory)."""
+    - every answer names the mock and its version (stripe-mock's Stripe-Mock-Version);
+    - paths no sub-app claims (and wrong methods on /_mock) get a JSON error, never aiohttp's text page;
+    - with --store sqlite:PATH, a request is answered only once what it changed is written (a no-op in memory).
+    """
+    flush = core.persist.flush if core.persist.enabled else None
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
-            return await handler(request)
+            response = await handler(request)
+        except web.HTTPMethodNotAllowed as exc:
+            response = error_response(405, f"{request.method} is not allowed on {request.path}; allowed: "
+                                           f"{', '.join(sorted(exc.allowed_methods))}")
+        except web.HTTPNotFound:
+            response = error_response(404, f"nothing here: {request.path} is neither a provider endpoint nor "
+                                           "under /_mock")
+        except web.HTTPRequestEntityTooLarge:
+            response = error_response(413, "body larger than [server] max_body_bytes")
         finally:
             # Provider GETs change state too (eSMS's V4_get sends, Infobip's reports are taken once); control reads
             # do not.
-            if core.persist.enabled and not (request.method == "GET" and request.path.startswith("/_mock")):
-                await core.persist.flush()
+            if flush is not None and not (request.method == "GET" and request.path.startswith("/_mock")):
+                await flush()
+        response.headers["X-Mock-Server"] = __version__
+        return response
 
     return middleware
 
@@ -76,7 +70,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     renderers = {p.NAME: p.render_fault for p in PROVIDERS if hasattr(p, "render_fault")}
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[server_header, root_errors, durable(core), journal_middleware(journal, core.clock.now),
+        middlewares=[root_middleware(core), journal_middleware(journal, core.clock.now),
                      fault_middleware(faults, renderers)],
     )
     app[settings_key] = settings

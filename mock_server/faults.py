@@ -152,8 +152,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def fault_middleware(faults: Faults, renderers: dict[str, FaultRenderer]) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not faults.faults:
+            return await handler(request)
         provider = provider_of(request.path)
-        if provider is None or not faults.faults:
+        if provider is None:
             return await handler(request)
         picked = faults.pick(provider, request.path)
         if not picked:

@@ -64,6 +64,7 @@ class Settings:
             raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+        _check(data, path)
         settings = cls.from_dict(data, config=Path(config) if config else None)
         flat: dict[str, Any] = {}
         for name, conv in _FLAGS.items():
@@ -118,6 +119,23 @@ class Settings:
 
 class SettingsError(ValueError):
     """A configuration problem, reported on one line and exit status 2 by the CLI."""
+
+
+def _check(data: Mapping[str, Any], path: Path) -> None:
+    """The config file against schemas/config/config.json: one line naming the exact key, not a traceback later."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    from .core.schemas import format_path
+    from .resources import schemas_dir
+
+    schema = json.loads((schemas_dir() / "config" / "config.json").read_text(encoding="utf-8"))
+    error = next(iter(sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))),
+                 None)
+    if error is not None:
+        where = format_path(error.absolute_path) or "the file"
+        raise SettingsError(f"config file {path}: {where}: {error.message}")
 
 
 def _opt_int(value: Any) -> int | None:

@@ -116,6 +116,11 @@ def test_shipped_defaults_listen_on_loopback():
     ("", {"MOCK_SERVER_PORT": "99999"}, "port"),
     ("", {"MOCK_SERVER_CLOCK": "sundial"}, "clock"),
     ("", {"MOCK_SERVER_STORE": "redis:x"}, "store"),
+    ('[[esms.accounts]]\napi_key = "k"\n', {}, r"esms.accounts\[0\]: 'secret_key' is a required property"),
+    ('[server]\nport = "80"\n', {}, "server.port: '80' is not of type 'integer'"),
+    ('[[nxcloud.accounts]]\naccess_key = "a"\naccess_secret = "b"\napps = [{ dr_webhook = "" }]\n', {},
+     r"nxcloud.accounts\[0\].apps\[0\]: 'appkey' is a required property"),
+    ("[outcomes]\nmix = { vanish = 0.5 }\n", {}, "outcomes.mix"),
 ])
 def test_settings_errors(tmp_path: Path, text, env, message):
     config = tmp_path / "c.toml"

@@ -14,6 +14,8 @@ from typing import Any, Iterable
 from urllib.parse import urljoin
 
 from jsonschema import Draft202012Validator
+
+from .fastcheck import Check, Unsupported, compile_check
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
@@ -101,10 +103,16 @@ class SchemaRegistry:
         registry: Registry = Registry().with_resources(resources)
         self.documents = documents
         self._validators = {}
+        self._fast: dict[str, Check] = {}  # name -> compiled yes/no check, where the schema allows one
         for name, doc in documents.items():
             Draft202012Validator.check_schema(doc)
             base = doc.get("$id", "")
-            self._validators[name] = Draft202012Validator(_inline_refs(doc, registry, base, ()), registry=registry)
+            inlined = _inline_refs(doc, registry, base, ())
+            self._validators[name] = Draft202012Validator(inlined, registry=registry)
+            try:
+                self._fast[name] = compile_check(inlined)
+            except Unsupported:
+                pass
 
     def names(self) -> list[str]:
         return sorted(self._validators)
@@ -115,6 +123,9 @@ class SchemaRegistry:
             validator = self._validators[name]
         except KeyError:
             raise UnknownSchema(name) from None
+        fast = self._fast.get(name)
+        if fast is not None and fast(instance):
+            return []  # valid: jsonschema is needed only to word what is wrong (core/fastcheck.py)
         # Bounded: a 300 KB body of 100 000 bad array items would otherwise build 100 000 errors and hold the event
         # loop for seconds; the first few are all any provider reports.
         errors = list(itertools.islice(validator.iter_errors(instance), MAX_ERRORS))

@@ -243,20 +243,24 @@ class InfobipBackend:
         notify_url = body.get("notifyUrl") if body.get("notify", True) is not False else None
         messages: list[dict[str, Any]] = []
         reasons: list[str] = []
+        # One copy per request, shared by its destinations (never changed after submit): memory per message.
+        flow = list(scenario.flow)
+        flow_json = [s.to_json() for s in flow]
+        first_content = codec.neutral_content(channel, data[channel])
         for i, (dest, decision) in enumerate(zip(body["destinations"], decisions)):
             phone = dest["to"]["phoneNumber"]
             message_id = dest.get("messageId") or str(core.uuid())
             message = core.new_message(
                 provider=NAME, provider_id=message_id, account=account.username, phone=phone,
-                channel=channel.lower(), content=codec.neutral_content(channel, data[channel]), batch_id=bulk_id,
+                channel=channel.lower(), content=first_content, batch_id=bulk_id,
                 meta={"scenario_key": scenario.key, "bulk_id": bulk_id, "notify_url": notify_url or "",
                       "callback_data": body.get("callbackData"), "intermediate_report": bool(body.get(
-                          "intermediateReport", False)), "flow": [s.to_json() for s in scenario.flow]},
+                          "intermediateReport", False)), "flow": flow_json},
                 raw_request=body,
             )
             delivery = Delivery(
                 message=message, account=account.username, bulk_id=bulk_id, message_id=message_id, to=phone,
-                flow=list(scenario.flow), data=data, notify_url=notify_url,
+                flow=flow, data=data, notify_url=notify_url,
                 intermediate=bool(body.get("intermediateReport", False)), callback_data=body.get("callbackData"),
                 mcc_mnc=codec.mcc_mnc_for(message.phone_intl) or self._random_network(),
             )
@@ -298,7 +302,9 @@ class InfobipBackend:
         attempt = self._attempt(delivery, index, decision, at)
         delivery.attempts.append(attempt)
         message.channel = channel.lower()
-        message.content = codec.neutral_content(channel, attempt.data)
+        content = codec.neutral_content(channel, attempt.data)
+        if content != message.content:  # the first step keeps the dict its request's destinations share
+            message.content = content
         token = delivery.token
         if decision.outcome in SUBMIT_OUTCOMES:
             # A rejection decided for a later step (a rule naming its channel): that step is REJECTED, the flow moves on.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import math
 import re
 from datetime import datetime, timedelta, timezone
@@ -173,7 +175,20 @@ def send_response(messages: list[dict[str, Any]], bulk_id: str | None) -> dict[s
     return {"bulkId": bulk_id, "messages": messages} if bulk_id else {"messages": messages}
 
 
+_SHARED: dict[Any, dict[str, Any]] = {}
+
+
+def _shared_json(member: Any) -> dict[str, Any]:
+    """A status or error object built once per code and shared by every report that carries it (read-only)."""
+    out = _SHARED.get(member)
+    if out is None:
+        out = _SHARED[member] = member.to_json()
+    return out
+
+
+@functools.lru_cache(maxsize=64)
 def price(amount: float, currency: str) -> dict[str, Any]:
+    """Shared by every report at that price (read-only): 100 000 stored reports need one."""
     return {"pricePerMessage": amount, "currency": currency}
 
 
@@ -190,8 +205,8 @@ def report(*, bulk_id: str, message_id: str, to: str, sent_at: float, done_at: f
         "messageCount": message_count,
         "mccMnc": mcc_mnc,
         "price": price_obj,
-        "status": status.to_json(),
-        "error": error.to_json(),
+        "status": _shared_json(status),
+        "error": _shared_json(error),
         "channel": channel,
     }
     if callback_data is not None:

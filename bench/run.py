@@ -87,13 +87,18 @@ class Server:
                 self.proc.wait(5)
 
 
+UVLOOP = False  # --uvloop: both the mock and the baseline run on uvloop, so the ratio stays fair
+
+
 def mock_server() -> Server:
     return Server("mock", [sys.executable, "-m", "mock_server", "--port", "0", "--seed", "1",
-                           "--config", str(BENCH / "bench.toml"), "--log-level", "WARNING"])
+                           "--config", str(BENCH / "bench.toml"), "--log-level", "WARNING"]
+                  + (["--loop", "uvloop"] if UVLOOP else []))
 
 
 def baseline_server() -> Server:
-    return Server("baseline", [sys.executable, str(BENCH / "baseline.py"), "--port", "0"])
+    return Server("baseline", [sys.executable, str(BENCH / "baseline.py"), "--port", "0"]
+                  + (["--uvloop"] if UVLOOP else []))
 
 
 def call(port: int, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
@@ -490,6 +495,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=str(BENCH / "results"), help="directory for <timestamp>.json")
     p.add_argument("--label", default="", help="a note stored with the results (e.g. the change measured)")
     p.add_argument("--root", default=str(ROOT), help="run the mock from this checkout (default: this one)")
+    p.add_argument("--uvloop", action="store_true", help="run the mock (--loop uvloop) and the baseline on uvloop")
     p.add_argument("--smoke", action="store_true", help="0.5 s, one round, scenario esms_1 only: checks the harness")
     args = p.parse_args(argv)
     if args.smoke:
@@ -507,6 +513,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     global SERVER_ROOT
     args = parse_args(argv)
+    global UVLOOP
+    UVLOOP = args.uvloop
     SERVER_ROOT = Path(args.root).resolve()
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="mock-bench-") as tmp:

@@ -23,6 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, help="seed for every generated id, price and random outcome")
     p.add_argument("--clock", choices=("real", "manual"), help="manual: time moves only via POST /_mock/clock/advance")
     p.add_argument("--store", help="memory (default) or sqlite:PATH")
+    p.add_argument("--loop", choices=("asyncio", "uvloop"), help="event loop (uvloop: pip install '.[fast]')")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p.parse_args(argv)
@@ -64,13 +65,22 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.load(
             args.config,
             overrides={"host": args.host, "port": args.port, "seed": args.seed, "clock": args.clock,
-                       "store": args.store},
+                       "store": args.store, "loop": args.loop},
         )
     except SettingsError as exc:
         print(f"mock-server: {exc}", file=sys.stderr)
         return 2
+    loop_factory = None
+    if settings.loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            print("mock-server: --loop uvloop needs uvloop: pip install 'viber-mock-server[fast]'", file=sys.stderr)
+            return 2
+        loop_factory = uvloop.new_event_loop
     try:
-        asyncio.run(serve(settings))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(serve(settings))
     except StoreError as exc:
         print(f"mock-server: {exc}", file=sys.stderr)
         return 2

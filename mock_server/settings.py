@@ -40,6 +40,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     journal_max_entries: int = 5000  # [journal] max_entries: the request journal keeps the newest this many
     max_messages: int = 200_000  # [server] max_messages: the oldest final messages are evicted beyond it (0 = no cap)
+    loop: str = "asyncio"  # [server] loop: asyncio, or uvloop (pip install 'viber-mock-server[fast]')
     timing: Timing = field(default_factory=Timing)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
     outcome_mix: Mapping[str, float] = field(default_factory=dict)  # [outcomes] mix: seeded probability shares
@@ -94,6 +95,7 @@ class Settings:
                 max_body_bytes=int(server.get("max_body_bytes", 1024 * 1024)),
                 journal_max_entries=int(data.get("journal", {}).get("max_entries", 5000)),
                 max_messages=int(server.get("max_messages", 200_000)),
+                loop=_choice("server.loop", server.get("loop", "asyncio"), ("asyncio", "uvloop")),
                 timing=Timing(
                     accept_to_sent=float(timing.get("accept_to_sent", Timing.accept_to_sent)),
                     sent_to_final=float(timing.get("sent_to_final", Timing.sent_to_final)),
@@ -175,4 +177,5 @@ _FLAGS = {
     "store": _store,
     "max_body_bytes": int,
     "max_messages": int,
+    "loop": lambda v: _choice("loop", v, ("asyncio", "uvloop")),
 }

@@ -45,6 +45,17 @@ async def test_cli_starts_on_a_free_port_serves_and_stops_cleanly_on_sigterm():
         assert await asyncio.wait_for(proc.wait(), 15) == 0
 
 
+async def test_cli_runs_on_uvloop():
+    pytest.importorskip("uvloop")
+    proc, base = await start("--port", "0", "--loop", "uvloop")
+    try:
+        status, health = await asyncio.to_thread(fetch, base + "/_mock/health")
+        assert status == 200 and health["status"] == "ok"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+
+
 async def test_same_seed_same_ids():
     ids = []
     for _ in range(2):

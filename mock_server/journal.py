@@ -120,14 +120,22 @@ def mask_json(value: Any) -> Any:
     return value
 
 
+# A secret member in JSON text that could not be parsed (cut at BODY_LIMIT, or malformed): "SecretKey": "..."
+_SECRET_MEMBER = re.compile(r'("(?:[^"\\]|\\.)*(?:secret|password|passwd)(?:[^"\\]|\\.)*"\s*:\s*)"(?:[^"\\]|\\.)*"?',
+                            re.IGNORECASE)
+
+
 def mask_body(raw: bytes) -> str | None:
     if not raw:
         return None
     text = raw[:BODY_LIMIT].decode("utf-8", "replace")
     try:
-        return json.dumps(mask_json(json.loads(raw)), ensure_ascii=False) if len(raw) <= BODY_LIMIT else text
+        if len(raw) <= BODY_LIMIT:
+            return json.dumps(mask_json(json.loads(raw)), ensure_ascii=False)
     except (ValueError, RecursionError):
         pass
+    if text.lstrip().startswith(("{", "[")):
+        return _SECRET_MEMBER.sub(lambda m: m.group(1) + '"***"', text)
     if "=" in text and "&" in text or text.count("=") == 1:
         pairs = parse_qsl(text, keep_blank_values=True)
         if pairs:
@@ -164,6 +172,10 @@ class Journal:
         self.entries.append(entry)
         if self.persist is not None:
             self.persist.put(_key(entry.seq), entry.to_record)  # called at flush: the entry is complete by then
+
+    def touch(self, entry: Entry) -> None:
+        if self.persist is not None:
+            self.persist.put(_key(entry.seq), entry.to_record)
 
     def restore(self, rows: dict[str, Any]) -> None:
         """Entries read back from the durable store, oldest first."""
@@ -239,6 +251,7 @@ def journal_middleware(journal: Journal, now: Callable[[], float]) -> Any:
         payload = getattr(response, "body", None)
         if isinstance(payload, (bytes, bytearray)):
             entry.raw_response = bytes(payload[:BODY_LIMIT]) if len(payload) > BODY_LIMIT else bytes(payload)
+        journal.touch(entry)  # complete now: a flush that ran while the body was read wrote it without
         return response
 
     return middleware

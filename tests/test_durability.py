@@ -219,3 +219,36 @@ async def test_real_clock_what_falls_due_while_down_happens_after_restart_withou
         proc.send_signal(signal.SIGTERM)
         assert await proc.wait() == 0
         listener.close()
+
+
+async def test_callback_log_and_ids_survive_a_restart_and_replay_works(tmp_path: Path):
+    db = tmp_path / "mock.db"
+    listener = CallbackListener()
+    proc, server = await start(db)
+    try:
+        for phone in ("0901255500", "0911255500", "0921255500"):
+            await asyncio.to_thread(post, server, "/MainService.svc/json/Send_Multiple_Sms_OTT/", {
+                "ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET", "Brandname": "MOCKBRAND",
+                "SmsType": "23", "Content": "x", "Phones": [phone], "CallbackUrl": listener.url})
+        await asyncio.to_thread(server.advance, 1)
+        await asyncio.to_thread(listener.wait_for, 3)
+        for _ in range(3):
+            await asyncio.to_thread(server.wait_for_callback, delivered=True)
+        log = await asyncio.to_thread(server.call, "GET", "/_mock/callbacks")
+        assert log["total"] == 3 and sorted(a["id"] for a in log["items"]) == ["cb_1", "cb_2", "cb_3"]
+        await asyncio.to_thread(server.advance, 0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+    proc, server = await start(db)
+    try:
+        log = await asyncio.to_thread(server.call, "GET", "/_mock/callbacks")
+        assert sorted(a["id"] for a in log["items"]) == ["cb_1", "cb_2", "cb_3"]
+        replayed = await asyncio.to_thread(server.call, "POST", "/_mock/callbacks/cb_2/replay")
+        assert replayed == {"replayed": "cb_2"}
+        hits = await asyncio.to_thread(listener.wait_for, 4)
+        assert hits[3].query == [h for h in hits[:3] if h.params["SMSID"] == hits[3].params["SMSID"]][0].query
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+        listener.close()

@@ -96,8 +96,13 @@ class Core:
         if hooks.dump is not None:
             self.persist.snapshot(f"{name}/state", hooks.dump)
 
-    def decide(self, provider: str, channel: str, phone: str) -> Decision:
-        return self.outcomes.decide(provider, channel, phone)
+    def decide(self, provider: str, channel: str, phone: str, *, consume: bool = True,
+               pending: dict[str, int] | None = None) -> Decision:
+        return self.outcomes.decide(provider, channel, phone, consume=consume, pending=pending)
+
+    def use(self, *decisions: Decision) -> None:
+        """The messages these decisions were for are really sent (or refused by their rule): use the rules up."""
+        self.outcomes.use(*decisions)
 
     def new_message(self, *, provider: str, provider_id: str, account: str, phone: str, channel: str,
                     content: dict, batch_id: str | None = None, meta: dict | None = None,
@@ -200,6 +205,7 @@ class Core:
 
     def _evicted(self, message: Message) -> None:
         self.persist.delete_message(message.id)
+        self.callbacks.forget_message(message.id)
         hooks = self.providers.get(message.provider)
         if hooks is not None and hooks.forget is not None:
             hooks.forget(message)
@@ -264,6 +270,7 @@ class Core:
         retrying = {job[3][0] for job in data["jobs"] if job[2] == "callback.retry"}
         owed = {k[len("callback/"):]: v for k, v in kv.items() if k.startswith("callback/")}
         self.callbacks.restore((state or {}).get("callbacks", {}), owed, retrying)
+        self.callbacks.restore_log([a for m in self.store.all() for a in m.callbacks])
         self.restored = {"messages": len(data["messages"]), "jobs": len(data["jobs"]), "callbacks_owed": len(owed)}
         return len(data["messages"])
 

@@ -190,7 +190,17 @@ class CallbackDispatcher:
         task.add_done_callback(self._tasks.discard)
 
     def dump_counters(self) -> dict[str, int]:
-        return {"ids": next(self._ids) - 1, "series": next(self._series) - 1}
+        # Peek: reading an itertools.count advances it, so put a fresh one back at the same value.
+        ids, series = next(self._ids), next(self._series)
+        self._ids, self._series = itertools.count(ids), itertools.count(series)
+        return {"ids": ids - 1, "series": series - 1}
+
+    def forget_message(self, message_id: str) -> None:
+        """A message was cleared or evicted: what is still owed for it is not sent (retries included)."""
+        for series in [s for s, (req, _) in self.owed.items() if req.message_id == message_id]:
+            del self.owed[series]
+            if self.persist is not None:
+                self.persist.delete(f"callback/{series}")
 
     def restore(self, counters: dict[str, int], owed: dict[str, dict[str, Any]], retrying: set[str]) -> None:
         """After a restart: owed callbacks come back; those not waiting for a retry job are sent again at once."""
@@ -199,6 +209,11 @@ class CallbackDispatcher:
         for series, rec in owed.items():
             self.owed[series] = (CallbackRequest.from_record(rec["request"]), int(rec["attempt"]))
         self._resend = [s for s in self.owed if s not in retrying]
+
+    def restore_log(self, attempts: list[CallbackAttempt]) -> None:
+        """The attempt log after a restart, from the attempts the restored messages carry (replay works again)."""
+        for attempt in sorted(attempts, key=lambda a: (a.at, int(a.id[3:]) if a.id[3:].isdigit() else 0)):
+            self.attempts.append(attempt)
 
     def resume(self) -> None:
         """Send what was in flight when the server stopped (called once the loop runs)."""
@@ -210,7 +225,10 @@ class CallbackDispatcher:
     def _host_allowed(self, url: str) -> bool:
         if not self.allow_hosts:
             return True
-        host = (urlsplit(url).hostname or "").lower()
+        try:
+            host = (urlsplit(url).hostname or "").lower()
+        except ValueError:  # not even a URL (e.g. "http://[::1"): no host to allow
+            return False
         return host in self.allow_hosts
 
     async def _attempt(self, request: CallbackRequest, attempt: int, series: str) -> None:
@@ -232,7 +250,7 @@ class CallbackDispatcher:
         )
         retryable = False
         if not self._host_allowed(url):
-            record.error = f"host not allowed: {urlsplit(url).hostname} is not in [callbacks] allow_hosts"
+            record.error = f"host not allowed: {url!r} names no host in [callbacks] allow_hosts"
         elif self._session is None:
             record.error = "dispatcher not running"
         else:

@@ -100,6 +100,7 @@ class SqlitePersist:
         self._soon: asyncio.Task[None] | None = None
         self.flushes = 0  # completed flushes, for health and tests
         self.errors = 0  # flushes that failed (logged)
+        self.errors_in_a_row = 0  # the background flush stops retrying while writes fail
         self._executor.submit(self._open).result()
 
     # --- the worker thread ---------------------------------------------------------------------------------------
@@ -178,43 +179,78 @@ class SqlitePersist:
         self._wipe = True
 
     def flush_soon(self) -> None:
+        """Write what is pending, in the background; a running background flush goes on until nothing is."""
         if self._soon is None or self._soon.done():
-            self._soon = asyncio.get_running_loop().create_task(self.flush())
+            self._soon = asyncio.get_running_loop().create_task(self._flush_until_clean())
+
+    def _pending(self) -> bool:
+        return bool(self._messages or self._kv or self._jobs_put or self._jobs_del or self._wipe)
+
+    async def _flush_until_clean(self) -> None:
+        await self.flush()
+        while self._pending() and self.errors_in_a_row == 0:
+            await self.flush()
 
     async def flush(self) -> None:
         """Write everything changed so far; returns once it is committed."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            batch = self._take()
-            if batch is None:
+            taken = self._take()
+            if taken is None:
                 return
+            batch, undo = taken
             try:
                 await asyncio.get_running_loop().run_in_executor(self._executor, self._write, *batch)
             except (sqlite3.Error, OSError) as exc:
-                # A full disk or a broken file must not turn every answer into a 500: the mock goes on in memory.
+                # A full disk or a locked file must not turn every answer into a 500: the mock goes on in memory and
+                # keeps what it could not write, for the next flush.
                 self.errors += 1
+                self.errors_in_a_row += 1
                 log.error("could not write to %s: %s", self.path, exc)
+                undo()
                 return
+            self.errors_in_a_row = 0
             self.flushes += 1
 
-    def _take(self) -> tuple[Any, ...] | None:
+    def _take(self) -> tuple[tuple[Any, ...], Callable[[], None]] | None:
+        """What to write now, serialised, and how to put it back if the write fails."""
         kv: list[tuple[str, str | None]] = []
+        written: dict[str, str | None] = {}  # snapshot key -> the text it had before, to undo
         for key, fn in self._snapshots.items():
             text = _dumps(fn())
             if self._last.get(key) != text:
+                written[key] = self._last.get(key)
                 self._last[key] = text
                 kv.append((key, text))
-        if not (self._messages or self._kv or self._jobs_put or self._jobs_del or kv or self._wipe):
+        if not (self._pending() or kv):
             return None
         messages = [(mid, None if m is None else _dumps(m.to_record())) for mid, m in self._messages.items()]
         # A callable value is evaluated now, at flush time (a journal entry completed after it was put).
         kv += [(k, None if v is _DELETE else _dumps(v() if callable(v) else v)) for k, v in self._kv.items()]
         jobs_put = [(j.seq, j.due, j.kind, _dumps(list(j.args))) for j in self._jobs_put.values() if not j.cancelled]
         jobs_del = list(self._jobs_del) + [j.seq for j in self._jobs_put.values() if j.cancelled]
+        old = (self._messages, self._kv, self._jobs_put, self._jobs_del, self._wipe)
         self._messages, self._kv, self._jobs_put, self._jobs_del = {}, {}, {}, set()
-        wipe, self._wipe = self._wipe, False
-        return messages, kv, jobs_put, jobs_del, wipe
+        self._wipe = False
+
+        def undo() -> None:
+            # What changed since wins over what is put back.
+            messages, kv_, jobs_put, jobs_del, wipe = old
+            self._messages = {**messages, **self._messages}
+            self._kv = {**kv_, **self._kv}
+            for seq, job in jobs_put.items():
+                if seq not in self._jobs_del:
+                    self._jobs_put.setdefault(seq, job)
+            self._jobs_del |= {seq for seq in jobs_del if seq not in self._jobs_put}
+            self._wipe = self._wipe or wipe
+            for key, before in written.items():
+                if before is None:
+                    self._last.pop(key, None)
+                else:
+                    self._last[key] = before
+
+        return (messages, kv, jobs_put, jobs_del, old[4]), undo
 
     def load(self) -> dict[str, Any]:
         """Everything stored, read at start-up (before the server answers anything)."""

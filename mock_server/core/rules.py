@@ -40,6 +40,7 @@ MAGIC_NUMBERS: dict[str, str] = {
 class Decision:
     outcome: str  # one of OUTCOMES
     source: str  # "rule r_1", "magic number 55501", "mix", "default": shown in history and X-Mock-Reason
+    rule: "Rule | None" = field(default=None, compare=False, repr=False)  # the rule that decided, to use it up
 
 
 @dataclass
@@ -113,6 +114,18 @@ class Outcomes:
         version, state, gauss = data["rng"]
         self.rng.setstate((version, tuple(state), gauss))
 
+    def use(self, *decisions: Decision) -> None:
+        """Count the rules behind these decisions as used; a rule with `times` goes once used up."""
+        for decision in decisions:
+            rule = decision.rule
+            if rule is None or not any(r is rule for r in self.rules):
+                continue
+            rule.used += 1
+            if rule.times is not None:
+                rule.times -= 1
+                if rule.times <= 0:
+                    self.rules.remove(rule)
+
     def add_rule(self, spec: dict[str, Any]) -> Rule:
         outcome = spec.get("outcome")
         if outcome not in OUTCOMES:
@@ -143,15 +156,21 @@ class Outcomes:
         self.rules = [r for r in self.rules if r.id != rule_id]
         return len(self.rules) != before
 
-    def decide(self, provider: str, channel: str, phone: str) -> Decision:
+    def decide(self, provider: str, channel: str, phone: str, *, consume: bool = True,
+               pending: dict[str, int] | None = None) -> Decision:
+        """The outcome for one message. With `consume=False` a rule is only looked at: the provider calls `use()` once
+        the message is really sent (a sandbox send, or a request refused for another reason, uses no rule). `pending`
+        counts such looks within one request, so a `times: 1` rule decides one of its messages, not all of them."""
         for rule in reversed(self.rules):
+            if rule.times is not None and pending is not None and pending.get(rule.id, 0) >= rule.times:
+                continue
             if rule.matches(provider, channel, phone):
-                rule.used += 1
-                if rule.times is not None:
-                    rule.times -= 1
-                    if rule.times <= 0:
-                        self.rules.remove(rule)
-                return Decision(rule.outcome, f"rule {rule.id}")
+                decision = Decision(rule.outcome, f"rule {rule.id}", rule)
+                if consume:
+                    self.use(decision)
+                elif pending is not None:
+                    pending[rule.id] = pending.get(rule.id, 0) + 1
+                return decision
         magic = MAGIC_NUMBERS.get(last5(international(phone)))
         if magic:
             return Decision(magic, f"magic number {last5(phone)}")

@@ -146,9 +146,12 @@ async def submit(request: web.Request, fields: dict[str, str], phones: list[str]
     send_at = _send_date(fields.get("SendDate", ""))
     if request_id and backend.is_duplicate(account, request_id):
         raise EsmsError(EsmsCode.DUPLICATE_REQUEST, f"RequestId {request_id!r} was used within the last 24 h")
-    decisions = [core.decide(NAME, "viber", phone) for phone in phones]
+    # Rules are only looked at here: a sandbox send, or one refused below, uses none of them up.
+    pending: dict[str, int] = {}
+    decisions = [core.decide(NAME, "viber", phone, consume=False, pending=pending) for phone in phones]
     for phone, decision in zip(phones, decisions):
         if decision.outcome in SUBMIT_OUTCOMES:
+            core.use(decision)
             raise EsmsError(SUBMIT_CODES[decision.outcome], f"{decision.source}: {decision.outcome} for {phone}",
                             phone=phone)
     cost = backend.price * len(phones)
@@ -160,6 +163,7 @@ async def submit(request: web.Request, fields: dict[str, str], phones: list[str]
     if sandbox:
         # Validated and answered like a real send, but not stored, charged, delivered or called back (esms.md §6).
         return esms_response(codec.send_success(smsid), headers={**(headers or {}), "X-Mock-Sandbox": "1"})
+    core.use(*decisions)
     account.balance -= cost
     if request_id:
         backend.remember_request(account, request_id)

@@ -150,6 +150,10 @@ class InfobipBackend:
         """A message cleared or evicted from the store: its walk and unread report go with it."""
         if self.deliveries.pop(message.id, None) is not None and self.core.persist.enabled:
             self.core.persist.delete(f"{NAME}/delivery/{message.id}")
+        entry = self.reports.get(message.id)
+        if entry is not None:
+            self.reports.remove(entry)
+            self._unsave_report(entry)
 
     def new_scenario_key(self) -> str:
         return self.core.uuid().hex.upper()  # 32 upper-case hex characters (infobip.md §2)
@@ -226,18 +230,22 @@ class InfobipBackend:
             base = max(send_at, now)
         channel = scenario.flow[first].channel
         decisions: list[Decision] = []
+        pending: dict[str, int] = {}  # rules looked at, used up only once the request is accepted
         for i, dest in enumerate(body["destinations"]):
             phone = dest["to"]["phoneNumber"]
             if not _valid_phone(phone):
                 decisions.append(Decision("rejected", f"destinations[{i}].to.phoneNumber {phone!r} is not an "
                                                       "international number (digits, optional leading +)"))
                 continue
-            decision = step_decision(core.decide(NAME, channel.lower(), phone), channel)
+            decision = step_decision(core.decide(NAME, channel.lower(), phone, consume=False, pending=pending),
+                                     channel)
             if decision.outcome == "provider_error":
+                core.use(decision)
                 # product.md §4, 55508: a transient failure at submit is Infobip's HTTP 500; nothing is stored.
                 raise InfobipError(ServiceException.GENERAL_ERROR,
                                    f"{decision.source}: provider_error for destinations[{i}] {phone}")
             decisions.append(decision)
+        core.use(*decisions)
         bulk_id = body.get("bulkId") or str(core.uuid())
         show_bulk = bool(body.get("bulkId")) or len(body["destinations"]) > 1
         notify_url = body.get("notifyUrl") if body.get("notify", True) is not False else None
@@ -412,14 +420,18 @@ class InfobipBackend:
     # --- reports and logs -------------------------------------------------------------------------------------------
 
     def _prune(self) -> None:
-        """Forget what is older than 48 h; both are in time order, so this stops at the first one kept."""
+        """Forget reports and finished walks older than 48 h. Both are in time order, so this stops at the first one
+        inside the window; a walk still under way (a VIBER then SMS flow can take 72 h) is kept whatever its age."""
         horizon = self.core.clock.now() - RETENTION
         for entry in self.reports.expire(horizon):
             self._unsave_report(entry)
-        while self.deliveries:
-            key, delivery = next(iter(self.deliveries.items()))
+        gone = []
+        for key, delivery in self.deliveries.items():
             if delivery.message.created_at >= horizon:
                 break
+            if delivery.final is not None:
+                gone.append(key)
+        for key in gone:
             del self.deliveries[key]
             if self.core.persist.enabled:
                 self.core.persist.delete(f"{NAME}/delivery/{key}")
@@ -482,6 +494,9 @@ class UnreadReports:
 
     def __len__(self) -> int:
         return len(self._all)
+
+    def get(self, key: str) -> ReportEntry | None:
+        return self._all.get(key)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._all.values())

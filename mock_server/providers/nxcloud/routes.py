@@ -113,8 +113,9 @@ async def viber_mt(request: web.Request) -> web.Response:
         raise NxcloudError(NxcloudCode.APP_NO_QUOTATION, f"app {appkey} has quotation = false")
     if not app.routes:
         raise NxcloudError(NxcloudCode.APP_ROUTES_MISSING, f"app {appkey} has routes = false")
-    decision = core.decide(NAME, "viber", phone)
+    decision = core.decide(NAME, "viber", phone, consume=False)  # used up only once the message is accepted
     if decision.outcome in SUBMIT_OUTCOMES:
+        core.use(decision)
         raise NxcloudError(SUBMIT_CODES[decision.outcome], f"{decision.source}: {decision.outcome} for phone {phone}")
     billing = backend.billing(appkey, phone, body["functionType"], data["rateType"])
     if account.balance < billing.price:
@@ -122,6 +123,7 @@ async def viber_mt(request: web.Request) -> web.Response:
                            f"balance {account.balance} USD is below the {billing.price} USD this "
                            f"{billing.rate_type} message costs")
     backend.commit(account, billing)
+    core.use(decision)
     request_id = core.uuid().hex  # 32 lowercase hex, the shape of the documented requestId (spec decision 2)
     message = core.new_message(
         provider=NAME,

@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable, Protocol
 from aiohttp import web
 
 from .core.errors import reason_header
+from .core.rules import dump_rng, load_rng
 from .httputil import json_response
 from .journal import current_entry, provider_of
 
@@ -99,7 +100,6 @@ class Faults:
         return fault
 
     def dump(self) -> dict[str, Any]:
-        version, state, gauss = self.rng.getstate()
         faults = []
         for f in self.faults:
             raw = f.to_json()
@@ -107,7 +107,7 @@ class Faults:
             faults.append(raw)
         value = next(self._ids)
         self._ids = itertools.count(value)
-        return {"faults": faults, "next_id": value, "rng": [version, list(state), gauss]}
+        return {"faults": faults, "next_id": value, "rng": dump_rng(self.rng)}
 
     def load(self, data: dict[str, Any]) -> None:
         self.faults = []
@@ -115,8 +115,7 @@ class Faults:
             fault = self.add({k: v for k, v in raw.items() if k not in ("id", "hits") and v is not None})
             fault.id, fault.hits = raw["id"], raw.get("hits", 0)
         self._ids = itertools.count(int(data.get("next_id", 1)))
-        version, state, gauss = data["rng"]
-        self.rng.setstate((version, tuple(state), gauss))
+        load_rng(self.rng, data["rng"])
 
     def remove(self, fault_id: str) -> bool:
         before = len(self.faults)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 import logging
 import time
 from collections import Counter
@@ -56,6 +57,11 @@ async def control_errors(request: web.Request, handler: Callable[[web.Request], 
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal error in the mock (see its log)")
+
+
+def apply_balance(current: Decimal, body: dict[str, Any]) -> Decimal:
+    """A balance change of the control API (validated by its schema): `{"balance": N}` sets, `{"add": N}` tops up."""
+    return Decimal(str(body["balance"])) if "balance" in body else current + Decimal(str(body["add"]))
 
 
 async def read_body(request: web.Request, schema: str | None = None) -> dict[str, Any]:

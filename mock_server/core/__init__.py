@@ -16,7 +16,7 @@ from .lifecycle import Scheduler, Step, plan_for
 from .persist import NullPersist, SqlitePersist, make_persist
 from .models import Message, Status, StatusChange
 from .phones import international
-from .rules import Decision, Outcomes
+from .rules import Decision, Outcomes, dump_rng, load_rng
 from .schemas import SchemaRegistry
 from .store import MemoryStore
 
@@ -239,7 +239,7 @@ class Core:
         clock = self.clock
         return {
             "clock": {"manual": clock.manual, "now": clock.now(), "offset": getattr(clock, "_offset", 0.0)},
-            "rng": _rng_state(self.rng),
+            "rng": dump_rng(self.rng),
             "outcomes": self.outcomes.dump(),
             "callbacks": self.callbacks.dump_counters(),
         }
@@ -258,7 +258,7 @@ class Core:
                 self.clock.advance(clock["now"] - self.clock.now())
             elif not self.clock.manual and not clock["manual"]:
                 self.clock.advance(max(clock["offset"], 0.0))
-            self.rng.setstate(_rng_tuple(state["rng"]))
+            load_rng(self.rng, state["rng"])
             self.outcomes.load(state["outcomes"])
         for record in data["messages"]:
             self.store.add(Message.from_record(record))
@@ -289,11 +289,3 @@ class Core:
         await self.persist.flush()
         self.persist.close()
 
-
-def _rng_state(rng: random.Random) -> list:
-    version, state, gauss = rng.getstate()
-    return [version, list(state), gauss]
-
-
-def _rng_tuple(saved: list) -> tuple:
-    return (saved[0], tuple(saved[1]), saved[2])

@@ -77,6 +77,16 @@ class Rule:
         return out
 
 
+def dump_rng(rng: random.Random) -> list[Any]:
+    """A seeded generator's state as JSON (the durable store keeps it, so ids and outcomes go on after a restart)."""
+    version, state, gauss = rng.getstate()
+    return [version, list(state), gauss]
+
+
+def load_rng(rng: random.Random, saved: list[Any]) -> None:
+    rng.setstate((saved[0], tuple(saved[1]), saved[2]))
+
+
 class RuleError(ValueError):
     """A rule the control API must refuse, with a message naming the field."""
 
@@ -95,9 +105,7 @@ class Outcomes:
         self.rng = random.Random(self._seed)
 
     def dump(self) -> dict[str, Any]:
-        version, state, gauss = self.rng.getstate()
-        return {"rules": [{**r.to_json()} for r in self.rules], "next_id": self._peek(),
-                "rng": [version, list(state), gauss]}
+        return {"rules": [r.to_json() for r in self.rules], "next_id": self._peek(), "rng": dump_rng(self.rng)}
 
     def _peek(self) -> int:
         value = next(self._ids)
@@ -111,8 +119,7 @@ class Outcomes:
                                   if raw.get(k) is not None})
             rule.id, rule.used = raw["id"], raw.get("used", 0)
         self._ids = itertools.count(int(data.get("next_id", 1)))
-        version, state, gauss = data["rng"]
-        self.rng.setstate((version, tuple(state), gauss))
+        load_rng(self.rng, data["rng"])
 
     def use(self, *decisions: Decision) -> None:
         """Count the rules behind these decisions as used; a rule with `times` goes once used up."""

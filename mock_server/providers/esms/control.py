@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 
 from aiohttp import web
 
-from ...control.routes import ControlError, read_body
+from ...control.routes import ControlError, apply_balance, read_body
 from ...httputil import json_response
 from ...keys import core_key
 from .backend import NAME, Account, EsmsBackend
@@ -24,10 +23,7 @@ async def set_balance(request: web.Request) -> web.Response:
     """`{"balance": N}` sets it, `{"add": N}` tops it up (negative drains it)."""
     account = _account(request)
     body = await read_body(request, "esms_balance.request")
-    if "balance" in body:
-        account.balance = Decimal(str(body["balance"]))
-    else:
-        account.balance += Decimal(str(body["add"]))
+    account.balance = apply_balance(account.balance, body)
     return json_response({"api_key": account.api_key, "balance": float(account.balance)})
 
 

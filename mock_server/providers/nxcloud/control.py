@@ -3,12 +3,11 @@ Registered by mock_server/control/routes.py's add_routes (paths relative to /_mo
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
-from ...control.routes import ControlError, read_body
+from ...control.routes import ControlError, apply_balance, read_body
 from ...core.phones import digits
 from ...httputil import json_response
 from ...keys import core_key
@@ -53,10 +52,7 @@ async def set_balance(request: web.Request) -> web.Response:
     account = _backend(request).accounts.get(request.match_info["access_key"])
     if account is None:
         raise ControlError(404, f"no NXCLOUD account with access_key {request.match_info['access_key']!r}")
-    if "balance" in body:
-        account.balance = Decimal(str(body["balance"]))
-    else:
-        account.balance += Decimal(str(body["add"]))
+    account.balance = apply_balance(account.balance, body)
     return json_response(account.to_json())
 
 

@@ -6,8 +6,8 @@ from tests.examples.myservice import OtpSender, SmsGatewayDown
 
 
 def test_my_client_times_out_on_a_slow_provider_and_retries(mock_server):
-    mock_server.add_fault(action="latency", latency_ms=800, provider="esms", times=1)
-    sender = OtpSender(mock_server.url, timeout=0.3, retries=1)
+    mock_server.add_fault(action="latency", latency_ms=3000, provider="esms", times=1)
+    sender = OtpSender(mock_server.url, timeout=1.0, retries=1)
 
     assert sender.send_otp("0901234567", "222222")  # the first try times out, the retry succeeds
     assert len(mock_server.messages()) >= 1

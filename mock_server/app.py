@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     renderers = {p.NAME: p.render_fault for p in PROVIDERS if hasattr(p, "render_fault")}
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[root_middleware(core), journal_middleware(journal, core.clock.now),
+        middlewares=[root_middleware(core), journal_middleware(journal, core.clock.now, core.events),
                      fault_middleware(faults, renderers)],
     )
     app[settings_key] = settings

@@ -211,8 +211,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 current_entry: contextvars.ContextVar[Entry | None] = contextvars.ContextVar("journal_entry", default=None)
 
 
-def journal_middleware(journal: Journal, now: Callable[[], float]) -> Any:
-    """Record each provider request (and unknown paths) with the answer given."""
+REQUEST_RECORDED = "request.recorded"  # the event published once an entry is complete (GET /_mock/events)
+
+
+def journal_middleware(journal: Journal, now: Callable[[], float], events: Any = None) -> Any:
+    """Record each provider request (and unknown paths) with the answer given; tell the event bus when one is done."""
+
+    def recorded(entry: Entry) -> None:
+        if events is not None and events.active:
+            events.publish(REQUEST_RECORDED, entry.to_json())
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -228,9 +235,14 @@ def journal_middleware(journal: Journal, now: Callable[[], float]) -> Any:
         token = current_entry.set(entry)
         try:
             response = await handler(request)
-        except web.HTTPException as exc:
-            entry.status = exc.status
-            entry.reason = exc.headers.get("X-Mock-Reason")
+        except BaseException as exc:  # an HTTP exception, a dropped connection, a cancelled handler: still journaled
+            if isinstance(exc, web.HTTPException):
+                entry.status = exc.status
+                entry.reason = exc.headers.get("X-Mock-Reason")
+            else:
+                entry.note = f"(no answer: {type(exc).__name__})"
+            entry.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+            recorded(entry)
             raise
         finally:
             current_entry.reset(token)
@@ -252,6 +264,7 @@ def journal_middleware(journal: Journal, now: Callable[[], float]) -> Any:
         if isinstance(payload, (bytes, bytearray)):
             entry.raw_response = bytes(payload[:BODY_LIMIT]) if len(payload) > BODY_LIMIT else bytes(payload)
         journal.touch(entry)  # complete now: a flush that ran while the body was read wrote it without
+        recorded(entry)
         return response
 
     return middleware

@@ -275,14 +275,17 @@ class MockServerClient:
 
     # wait (on the server-sent event stream: no polling)
     def wait_for_message(self, *, phone: str | None = None, provider: str | None = None, status: str | None = None,
+                         where: Callable[[dict[str, Any]], bool] | None = None,
                          timeout: float = 5.0) -> dict[str, Any]:
-        """The newest message matching all given filters, waiting up to `timeout` seconds for one to appear."""
+        """The newest message matching all given filters (and `where`, a predicate on the message), waiting up to
+        `timeout` seconds for one to appear."""
         from .core.phones import phone_keys
 
         def match(m: dict[str, Any]) -> bool:
             return ((phone is None or bool(phone_keys(phone) & phone_keys(m["phone"])))
                     and (provider is None or m["provider"] == provider)
-                    and (status is None or m["status"] == status))
+                    and (status is None or m["status"] == status)
+                    and (where is None or where(m)))
 
         what = f"a message (phone={phone}, provider={provider}, status={status})"
         return self._wait(("message.created", "message.updated"), match,
@@ -301,6 +304,19 @@ class MockServerClient:
         query = urllib.parse.urlencode({"message_id": message_id} if message_id else {})
         return self._wait(("callback.attempted",), match, lambda: self.call("GET", "/_mock/callbacks?" + query)["items"],
                           what, timeout)
+
+    def wait_for_request(self, *, path: str | None = None, provider: str | None = None,
+                         where: Callable[[dict[str, Any]], bool] | None = None,
+                         timeout: float = 5.0) -> dict[str, Any]:
+        """A journaled provider request (path: a case-insensitive substring), once its answer is complete."""
+
+        def match(e: dict[str, Any]) -> bool:
+            return ((path is None or path.lower() in e["path"].lower())
+                    and (provider is None or e["provider"] == provider) and (where is None or where(e)))
+
+        what = f"a request (path={path}, provider={provider})"
+        query = {k: v for k, v in (("path", path), ("provider", provider)) if v}
+        return self._wait(("request.recorded",), match, lambda: self.requests(**query), what, timeout)
 
     def _wait(self, types: tuple[str, ...], match: Callable[[dict[str, Any]], bool],
               current: Callable[[], list[dict[str, Any]]], what: str, timeout: float) -> dict[str, Any]:

@@ -57,8 +57,8 @@ def error_middleware(render: Render, *, not_found: Callable[[web.Request], Provi
             return render(method_not_allowed(request))
         except web.HTTPNotFound:
             return render(not_found(request))
-        except web.HTTPException:
-            raise
+        except (web.HTTPException, ConnectionResetError):
+            raise  # a client that hung up gets no answer, and that is no error of the mock's
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.path)
             return render(internal(request))

@@ -79,10 +79,10 @@ async def test_event_stream_reports_creation_updates_and_callbacks(mock_client, 
     assert await resp.content.readline() == b": connected\n"
     await send(mock_client, "0901255500", CallbackUrl=callback_receiver.url)
     await advance(1)
-    events = await read_events(resp, 4)
+    events = await read_events(resp, 5)
     assert [(k, d.get("status")) for k, d in events] == [
-        ("message.created", "accepted"), ("message.updated", "sent"), ("message.updated", "delivered"),
-        ("callback.attempted", 200)]
+        ("message.created", "accepted"), ("request.recorded", 200), ("message.updated", "sent"),
+        ("message.updated", "delivered"), ("callback.attempted", 200)]
     resp.close()
 
 

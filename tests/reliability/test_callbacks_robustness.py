@@ -321,7 +321,7 @@ MESSAGES = ESMS_REQUESTS * ESMS_PHONES + INFOBIP_REQUESTS * INFOBIP_DESTINATIONS
 CALLBACKS = MESSAGES + NXCLOUD_SENDS  # one per final state, plus NXCLOUD's receipt on sending
 
 
-@pytest.mark.callbacks(max_attempts=30)
+@pytest.mark.callbacks(max_attempts=30, timeout=30.0)  # a loaded machine must not time callbacks out
 async def test_2000_concurrent_sends_every_callback_delivered_exactly_once(mock_client, receiver):
     receiver.behaviour = lambda n: 503 if n % 3 == 0 else 200  # every third request fails, deterministically
     resp = await mock_client.post("/_mock/nxcloud/apps/TexxxP6/webhooks", json={"dr_webhook": receiver.url + "/nx"})

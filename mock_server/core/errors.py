@@ -39,11 +39,12 @@ def reason_header(reason: str) -> dict[str, str]:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def error_middleware(render: Render, *, not_found: Callable[[web.Request], ProviderError],
-                     method_not_allowed: Callable[[web.Request], ProviderError],
-                     too_large: Callable[[web.Request], ProviderError],
-                     internal: Callable[[web.Request], ProviderError]) -> Any:
-    """A provider sub-app's middleware: every failure leaves in that provider's envelope, never as a traceback."""
+def error_middleware(render: Render, error: Callable[[Any, str], ProviderError], *, title: str, not_found: Any,
+                     method_not_allowed: Any, too_large: Any, internal: Any) -> Any:
+    """A provider sub-app's middleware: every failure leaves in that provider's envelope, never as a traceback.
+
+    `error` builds the provider's exception from a code and a reason; the four codes are the provider's answers to a
+    path it does not serve, a wrong verb, an over-limit body and a bug in the mock."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
@@ -52,15 +53,15 @@ def error_middleware(render: Render, *, not_found: Callable[[web.Request], Provi
         except ProviderError as exc:
             return render(exc)
         except web.HTTPRequestEntityTooLarge:
-            return render(too_large(request))
+            return render(error(too_large, "body larger than [server] max_body_bytes"))
         except web.HTTPMethodNotAllowed:
-            return render(method_not_allowed(request))
+            return render(error(method_not_allowed, f"{request.method} not allowed on {request.path}"))
         except web.HTTPNotFound:
-            return render(not_found(request))
+            return render(error(not_found, f"no {title} endpoint at {request.path}"))
         except (web.HTTPException, ConnectionResetError):
             raise  # a client that hung up gets no answer, and that is no error of the mock's
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.path)
-            return render(internal(request))
+            return render(error(internal, "internal error in the mock (see its log)"))
 
     return middleware

@@ -16,13 +16,9 @@ ROOT = "/MainService.svc"
 def create_app(core: Core) -> web.Application:
     app = web.Application(
         middlewares=[
-            error_middleware(
-                render_error,
-                not_found=lambda r: EsmsError(EsmsCode.ENDPOINT_NOT_FOUND, f"no eSMS endpoint at {r.path}"),
-                method_not_allowed=lambda r: EsmsError(EsmsCode.METHOD_NOT_ALLOWED, f"{r.method} not allowed"),
-                too_large=lambda r: EsmsError(EsmsCode.TOO_LARGE, "body larger than [server] max_body_bytes"),
-                internal=lambda r: EsmsError(EsmsCode.INTERNAL, "internal error in the mock (see its log)"),
-            )
+            error_middleware(render_error, EsmsError, title="eSMS", not_found=EsmsCode.ENDPOINT_NOT_FOUND,
+                             method_not_allowed=EsmsCode.METHOD_NOT_ALLOWED, too_large=EsmsCode.TOO_LARGE,
+                             internal=EsmsCode.INTERNAL)
         ]
     )
     app[backend_key] = EsmsBackend(core, core.settings.provider(NAME))

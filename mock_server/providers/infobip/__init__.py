@@ -16,14 +16,9 @@ ROOT = "/omni"
 def create_app(core: Core) -> web.Application:
     app = web.Application(
         middlewares=[
-            error_middleware(
-                render_error,
-                not_found=lambda r: InfobipError(ServiceException.NOT_FOUND, f"no Infobip OMNI endpoint at {r.path}"),
-                method_not_allowed=lambda r: InfobipError(ServiceException.METHOD_NOT_ALLOWED,
-                                                          f"{r.method} not allowed on {r.path}"),
-                too_large=lambda r: InfobipError(ServiceException.TOO_LARGE, "body larger than [server] max_body_bytes"),
-                internal=lambda r: InfobipError(ServiceException.GENERAL_ERROR, "internal error in the mock (see its log)"),
-            )
+            error_middleware(render_error, InfobipError, title="Infobip OMNI", not_found=ServiceException.NOT_FOUND,
+                             method_not_allowed=ServiceException.METHOD_NOT_ALLOWED,
+                             too_large=ServiceException.TOO_LARGE, internal=ServiceException.GENERAL_ERROR)
         ]
     )
     app[backend_key] = InfobipBackend(core, core.settings.provider(NAME))

@@ -17,16 +17,11 @@ ROOT = "/api/viber"
 def create_app(core: Core) -> web.Application:
     app = web.Application(
         middlewares=[
-            error_middleware(
-                render_error,
-                not_found=lambda r: NxcloudError(NxcloudCode.FAILURE, f"no NXCLOUD endpoint at {r.path}"),
-                # The convention lists a wrong request method among the causes of 1003 (spec §4).
-                method_not_allowed=lambda r: NxcloudError(NxcloudCode.INVALID_SIGNATURE, f"{r.method} not allowed"),
-                # product.md §9: an over-limit body answers HTTP 200 with 9000.
-                too_large=lambda r: NxcloudError(NxcloudCode.REQUEST_PARAMETER_ERROR,
-                                                 "body larger than [server] max_body_bytes"),
-                internal=lambda r: NxcloudError(NxcloudCode.UNKNOWN_ERROR, "internal error in the mock (see its log)"),
-            )
+            # A wrong verb is among the causes of 1003 (spec §4); an over-limit body answers HTTP 200 with 9000
+            # (product.md §9).
+            error_middleware(render_error, NxcloudError, title="NXCLOUD", not_found=NxcloudCode.FAILURE,
+                             method_not_allowed=NxcloudCode.INVALID_SIGNATURE,
+                             too_large=NxcloudCode.REQUEST_PARAMETER_ERROR, internal=NxcloudCode.UNKNOWN_ERROR)
         ]
     )
     app[backend_key] = NxcloudBackend(core, core.settings.provider(NAME))

@@ -7,7 +7,6 @@ from mock_server.resources import schemas_dir
 from jsonschema import Draft202012Validator
 r = S.SchemaRegistry(schemas_dir())
 from referencing import Registry, Resource
-import json
 docs = r.documents
 reg = Registry().with_resources([(d["$id"], Resource.from_contents(d)) for d in docs.values() if "$id" in d])
 orig = {n: Draft202012Validator(d, registry=reg) for n, d in docs.items()}

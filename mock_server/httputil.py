@@ -27,16 +27,6 @@ async def read_bytes(request: web.Request) -> bytes:
         raise BodyError("too_large", f"body larger than the {limit} bytes allowed ([server] max_body_bytes)") from None
 
 
-_DECODER: list[json.JSONDecoder] = []
-
-
-def _decoder() -> json.JSONDecoder:
-    # One decoder for every request: json.loads with options builds a new one per call.
-    if not _DECODER:
-        _DECODER.append(json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float))
-    return _DECODER[0]
-
-
 def parse_json(raw: bytes) -> Any:
     """Decode JSON strictly: UTF-8 (a BOM tolerated), no NaN, no nesting deep enough to exhaust the stack."""
     try:
@@ -46,7 +36,7 @@ def parse_json(raw: bytes) -> Any:
     if not text.strip():
         raise BodyError("json", "body is empty; a JSON object is expected")
     try:
-        value = _decoder().decode(text)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise BodyError("json", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
@@ -77,6 +67,10 @@ def _finite_float(literal: str) -> float:
     if value in (float("inf"), float("-inf")):
         raise ValueError(f"number {literal[:40]} is too large")
     return value
+
+
+# One decoder for every request: json.loads with options builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def is_json_content_type(request: web.Request) -> bool:

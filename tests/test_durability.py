@@ -9,7 +9,6 @@ import signal
 import sys
 from pathlib import Path
 
-import pytest
 
 from mock_server.providers.nxcloud.signing import sign_headers
 from mock_server.testing import CallbackListener, MockServerClient

@@ -9,7 +9,6 @@ notifyUrl push happen (infobip.md §5.5, §6, §8).
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping

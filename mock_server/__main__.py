@@ -12,6 +12,7 @@ import sys
 from aiohttp import web
 
 from . import __version__
+from .gcpolicy import GcPolicy
 from .settings import Settings, SettingsError
 
 
@@ -42,6 +43,9 @@ async def serve(settings: Settings) -> None:
         raise StoreError(f"cannot use {settings.store}: {exc}") from None
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
+    gc_policy = GcPolicy()
+    gc_policy.install()  # after start-up built what lives for the whole run (gcpolicy.py)
+    sweeper = asyncio.create_task(gc_policy.run())
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
@@ -55,7 +59,9 @@ async def serve(settings: Settings) -> None:
     await stop.wait()
     # Stops accepting, lets in-flight requests finish, cancels callbacks in flight (still owed: with a durable store
     # they are sent after the next start), writes what is pending to the store and closes it.
+    sweeper.cancel()
     await runner.cleanup()
+    gc_policy.uninstall()
 
 
 def main(argv: list[str] | None = None) -> int:

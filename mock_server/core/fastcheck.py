@@ -74,21 +74,61 @@ def compile_check(schema: Any) -> Check:
     checks = [c for c in checks if c is not None]
     if not checks:
         return lambda _v: True
+    return _all(checks)
+
+
+def _all(checks: list[Check]) -> Check:
+    # Plain calls and loops, not all() over a generator: this runs for every node of every request body.
     if len(checks) == 1:
         return checks[0]
-    return lambda v: all(c(v) for c in checks)
+    if len(checks) == 2:
+        first, second = checks
+        return lambda v: first(v) and second(v)
+
+    def check(v: Any) -> bool:
+        for c in checks:
+            if not c(v):
+                return False
+        return True
+
+    return check
+
+
+# Python types of the JSON types whose test is a plain isinstance (number and integer need more, see _type).
+_PLAIN_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "object": (dict,), "array": (list,),
+                                              "null": (type(None),), "boolean": (bool,)}
 
 
 def _type(value: Any, _schema: dict) -> Check:
     names = value if isinstance(value, list) else [value]
     for name in names:
         _is_type(None, name)  # refuses unknown names now
-    return lambda v: any(_is_type(v, n) for n in names)
+    plain = tuple(t for n in names for t in _PLAIN_TYPES.get(n, ()))
+    if "integer" in names and "number" not in names:
+        return lambda v: any(_is_type(v, n) for n in names)  # 1.0 is an integer: rare, keep the general test
+    if "number" in names:
+        numbers = plain + (int, float)
+        if "boolean" in names:
+            return lambda v: isinstance(v, numbers)
+        # bool is an int in Python, not a number in JSON.
+        return lambda v: isinstance(v, numbers) and v.__class__ is not bool
+    return lambda v: isinstance(v, plain)
 
 
 def _properties(value: dict, _schema: dict) -> Check:
     props = {k: compile_check(s) for k, s in value.items()}
-    return lambda v: not isinstance(v, dict) or all(c(v[k]) for k, c in props.items() if k in v)
+
+    def check(v: Any) -> bool:
+        if v.__class__ is not dict and not isinstance(v, dict):
+            return True
+        # Walk the instance's members (a few) rather than the schema's (often many more).
+        for k, x in v.items():
+            c = props.get(k)
+            if c is not None and not c(x):
+                return False
+        return True
+
+    return check
 
 
 def _additional(value: Any, schema: dict) -> Check:
@@ -100,7 +140,8 @@ def _additional(value: Any, schema: dict) -> Check:
 
 
 def _required(value: list, _schema: dict) -> Check:
-    return lambda v: not isinstance(v, dict) or all(k in v for k in value)
+    names = frozenset(value)
+    return lambda v: not isinstance(v, dict) or names.issubset(v.keys())
 
 
 def _enum(value: list, _schema: dict) -> Check:
@@ -148,7 +189,15 @@ def _items(value: Any, _schema: dict) -> Check:
     if isinstance(value, list):
         raise Unsupported("items as an array")
     check = compile_check(value)
-    return lambda v: not isinstance(v, list) or all(check(x) for x in v)
+
+    def items(v: Any) -> bool:
+        if isinstance(v, list):
+            for x in v:
+                if not check(x):
+                    return False
+        return True
+
+    return items
 
 
 def _min_items(value: int, _schema: dict) -> Check:
@@ -173,8 +222,7 @@ def _property_names(value: Any, _schema: dict) -> Check:
 
 
 def _all_of(value: list, _schema: dict) -> Check:
-    checks = [compile_check(s) for s in value]
-    return lambda v: all(c(v) for c in checks)
+    return _all([compile_check(s) for s in value])
 
 
 def _any_of(value: list, _schema: dict) -> Check:

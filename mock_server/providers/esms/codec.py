@@ -17,15 +17,17 @@ from ...core.phones import national
 # a bare number with trailing zeros, so a Decimal is written as a string marked with a per-call nonce (which no
 # echoed client value can forge) and the quotes around it are then removed.
 def esms_json(body: Mapping[str, Any]) -> str:
-    nonce = secrets.token_hex(6)
+    nonce = ""  # drawn on the first Decimal only: most answers (a send's) have none, and the draw is a syscall
 
     def default(value: Any) -> Any:
+        nonlocal nonce
         if isinstance(value, Decimal):
+            nonce = nonce or secrets.token_hex(6)
             return f"{nonce}{value:.4f}"
         raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
     text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=default)
-    return re.sub(f'"{nonce}(-?[0-9.]+)"', r"\1", text) if nonce in text else text
+    return re.sub(f'"{nonce}(-?[0-9.]+)"', r"\1", text) if nonce else text
 
 
 def money(value: float | int | Decimal) -> Decimal:

@@ -11,8 +11,11 @@ generation-1 collection are frozen (`gc.freeze()`: moved to the permanent genera
 young generations stay small: a pause is bounded by what a fraction of a second allocates, not by the store's size.
 
 A cycle that was alive when frozen and dies later is not found by the young collections. A full sweep (unfreeze,
-collect, freeze again) finds them: it runs whenever the frozen set has doubled since the last sweep, so its total cost
-stays proportional to the objects created (geometric spacing) and at most as much garbage as live data can wait for it.
+collect, freeze again) finds them. It is a pause as long as the heap is large (half a second at a million objects), so
+it waits for a quiet moment: once the frozen set has doubled since the last sweep, the first check that finds the
+process idle (almost no young collections since the previous check) sweeps; under load that never lets up, a sweep
+happens anyway once the set has grown eightfold. Either way the spacing is geometric, so the sweeps' total cost stays
+proportional to the objects created, and the garbage that can wait for one is bounded by a multiple of the live data.
 
 Only the CLI installs this: an embedded server (the pytest plugin) leaves its host process's collector alone.
 """
@@ -29,12 +32,16 @@ log = logging.getLogger(__name__)
 
 
 class GcPolicy:
-    def __init__(self, *, check_every: float = 5.0, growth: float = 2.0, floor: int = 200_000) -> None:
+    def __init__(self, *, check_every: float = 1.0, growth: float = 2.0, forced_growth: float = 8.0,
+                 floor: int = 200_000, idle_collections: int = 5) -> None:
         self.check_every = check_every  # seconds between looks at the frozen set's size
-        self.growth = growth  # a full sweep once the frozen set is this many times its size after the last one
-        self.floor = floor  # ... and never for less than this many objects (start-up alone freezes ~100 000)
+        self.growth = growth  # sweep at the next idle check once the frozen set is this many times its last size
+        self.forced_growth = forced_growth  # ... and at once, idle or not, at this many times
+        self.floor = floor  # never for less than this many objects (start-up alone freezes ~100 000)
+        self.idle_collections = idle_collections  # fewer young collections than this since the last check: idle
         self.swept_at = 0  # frozen objects right after the last sweep
         self.sweeps = 0
+        self._young = 0  # generation-0 collections counted at the last check
         self._installed = False
 
     def install(self) -> None:
@@ -59,8 +66,18 @@ class GcPolicy:
         if phase == "stop" and info["generation"] >= 1:
             gc.freeze()
 
-    def due(self) -> bool:
-        return gc.get_freeze_count() >= max(self.floor, self.swept_at * self.growth)
+    def due(self, idle: bool) -> bool:
+        frozen = gc.get_freeze_count()
+        if frozen < self.floor:
+            return False
+        return frozen >= self.swept_at * (self.growth if idle else self.forced_growth)
+
+    def idle(self) -> bool:
+        """Almost nothing was allocated since the last call (each young collection is ~700 new container objects)."""
+        young = gc.get_stats()[0]["collections"]
+        quiet = young - self._young < self.idle_collections
+        self._young = young
+        return quiet
 
     def sweep(self) -> float:
         """A full collection over everything, frozen objects included; answers how long it held the process."""
@@ -78,5 +95,5 @@ class GcPolicy:
         """The background task: sweep when due."""
         while True:
             await asyncio.sleep(self.check_every)
-            if self.due():
+            if self.due(self.idle()):
                 self.sweep()

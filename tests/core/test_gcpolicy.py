@@ -44,15 +44,27 @@ def test_a_frozen_cycle_that_dies_is_reclaimed_by_a_sweep_not_before(policy: GcP
     assert policy.sweeps == 1
 
 
-def test_a_sweep_is_due_once_the_frozen_set_has_doubled(policy: GcPolicy) -> None:
+def test_a_sweep_waits_for_an_idle_moment_unless_the_frozen_set_grew_eightfold(policy: GcPolicy) -> None:
     policy.sweep()
-    assert not policy.due()
+    assert not policy.due(idle=True)
     kept = [Node() for _ in range(policy.swept_at + 10)]
     gc.collect(1)
-    assert policy.due()
+    assert policy.due(idle=True) and not policy.due(idle=False)
+    kept += [Node() for _ in range(6 * policy.swept_at)]
+    gc.collect(1)
+    assert policy.due(idle=False)
     policy.sweep()
-    assert not policy.due()
+    assert not policy.due(idle=True)
     del kept
+
+
+def test_idle_means_almost_no_young_collections_since_the_last_look(policy: GcPolicy) -> None:
+    policy.idle()
+    assert policy.idle()
+    for _ in range(policy.idle_collections + 1):
+        gc.collect(0)
+    assert not policy.idle()
+    assert policy.idle()
 
 
 def test_uninstall_leaves_the_collector_as_it_was() -> None:

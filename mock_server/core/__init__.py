@@ -53,6 +53,7 @@ class Core:
         self.persist = persist or NullPersist()
         self.scheduler = Scheduler(clock, self.persist)
         self.scheduler.register("core.step", self._step)
+        self.scheduler.register("core.steps", self._steps)
         self.store = MemoryStore(max_messages=settings.max_messages, on_evict=self._evicted)
         self.outcomes = Outcomes(seed=settings.seed, mix=dict(settings.outcome_mix))
         self.callbacks = CallbackDispatcher(
@@ -141,12 +142,33 @@ class Core:
             )
             self.run_plan(message, steps, base=base)
 
+    def accept_many(self, accepted: list[tuple[Message, Decision]], *, base: float | None = None) -> None:
+        """Store the messages of one request and schedule their lifecycles together: messages with the same outcome
+        share one job per step, so a 100-phone send schedules two jobs instead of two hundred (the scheduler's heap
+        was a quarter of a 100-phone eSMS send's time: bench/profile.py esms_100)."""
+        groups: dict[str, list[str]] = {}
+        for message, decision in accepted:
+            self.accept(message, decision, start=False)
+            groups.setdefault(decision.outcome, []).append(message.id)
+        timing = self.settings.timing
+        start = self.clock.now() if base is None else base
+        for outcome, ids in groups.items():
+            due = start
+            for step in plan_for(outcome, accept_to_sent=timing.accept_to_sent, sent_to_final=timing.sent_to_final,
+                                 validity=timing.default_validity):
+                due += step.delay
+                self.scheduler.at(due, "core.steps", ids, step.status.value, step.detail)
+
     def run_plan(self, message: Message, steps: list[Step], *, base: float | None = None) -> None:
         """Schedule `steps` one after the other from `base` (default: now); each skips if the message moved on."""
         due = self.clock.now() if base is None else base
         for step in steps:
             due += step.delay
             self.scheduler.at(due, "core.step", message.id, step.status.value, step.detail)
+
+    def _steps(self, at: float, message_ids: list[str], status: str, detail: str | None) -> None:
+        for message_id in message_ids:
+            self._step(at, message_id, status, detail)
 
     def _step(self, at: float, message_id: str, status: str, detail: str | None) -> None:
         # A cleared message, a status forced through the control API, or a final state reached another way cancels

@@ -498,3 +498,27 @@ async def test_wrong_verbs_and_unknown_operations(mock_client, method, path, sta
 async def test_phone_given_as_number_is_accepted(mock_client):
     _, body, _ = await send(mock_client, viber(Phones=[84901255500]))
     assert body["CodeResult"] == "100"
+
+
+
+async def test_a_multi_phone_send_shares_its_lifecycle_jobs_and_each_phone_still_walks(mock_client, advance):
+    # One job per step for the phones of a request with the same outcome (Core.accept_many): two jobs for the three
+    # delivered phones, three for the one also seen; every phone still gets its own states, at the same instants.
+    from mock_server.keys import core_key
+
+    phones = ["0901255500", "0902255500", "0903255500", "0901255504"]  # 55504: delivered, then seen
+    status, body, _ = await send(mock_client, viber(Phones=phones))
+    assert (status, body["CodeResult"]) == (200, "100")
+    core = mock_client.server.app[core_key]
+    ids = [m.id for m in core.store.batch("esms", body["SMSID"])]
+    assert [(j.kind, list(j.args[0]), j.args[1]) for j in core.scheduler.jobs()] == [
+        ("core.steps", ids[:3], "sent"), ("core.steps", ids[3:], "sent"),
+        ("core.steps", ids[:3], "delivered"), ("core.steps", ids[3:], "delivered"),
+        ("core.steps", ids[3:], "seen"),
+    ]
+    await advance(60)
+    resp = await mock_client.get("/_mock/messages", params={"provider": "esms", "limit": "10"})
+    items = {m["phone"]: m for m in (await resp.json())["items"]}
+    assert {p: items[p]["status"] for p in phones} == {phones[0]: "delivered", phones[1]: "delivered",
+                                                       phones[2]: "delivered", phones[3]: "seen"}
+    assert len({tuple(h["at"] for h in items[p]["history"][:3]) for p in phones}) == 1

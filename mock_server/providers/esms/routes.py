@@ -168,6 +168,7 @@ async def submit(request: web.Request, fields: dict[str, str], phones: list[str]
     if request_id:
         backend.remember_request(account, request_id)
     masked = {**raw, "SecretKey": "***"} if isinstance(raw, dict) and "SecretKey" in raw else raw
+    accepted = []
     for phone, decision in zip(phones, decisions):
         message = core.new_message(
             provider=NAME,
@@ -181,7 +182,8 @@ async def submit(request: web.Request, fields: dict[str, str], phones: list[str]
                   "callback_url": fields.get("CallbackUrl", "")},
             raw_request=masked,
         )
-        core.accept(message, decision, base=send_at if send_at and send_at > core.clock.now() else None)
+        accepted.append((message, decision))
+    core.accept_many(accepted, base=send_at if send_at and send_at > core.clock.now() else None)
     return esms_response(codec.send_success(smsid), headers=headers)
 
 

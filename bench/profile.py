@@ -26,6 +26,8 @@ def main() -> int:
     p.add_argument("--root", default=str(run.ROOT))
     p.add_argument("--fill", type=int, default=100_000, help="messages stored first (reports only)")
     p.add_argument("--top", type=int, default=40)
+    p.add_argument("--nonblocking", action="store_true",
+                   help="do not pause the server per sample (faster, but about 40 %% of stacks come out cut short)")
     p.add_argument("--out", default="/tmp/mock-profile.txt", help="collapsed stacks")
     args = p.parse_args()
     run.SERVER_ROOT = Path(args.root).resolve()
@@ -44,7 +46,8 @@ def main() -> int:
                 bench.fill_infobip(mock.port, args.fill)
                 run.wait_settled(mock.port, args.fill, 120)
             spy = subprocess.Popen(["py-spy", "record", "-p", str(mock.pid), "-d", str(int(args.duration)),
-                                    "-r", "200", "-f", "raw", "-o", args.out, "--nonblocking"],
+                                    "-r", "200", "-f", "raw", "-o", args.out]
+                                   + (["--nonblocking"] if args.nonblocking else []),
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
             result = load.run(mock.url, make(), args.duration, run.MARKERS[args.scenario])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
@@ -171,10 +172,13 @@ class HttpClient:
     """Requests over pooled keep-alive connections. Raises OSError (connection), TimeoutError, ValueError (bad URL or
     header) or ProtocolError; never follows redirects or retries."""
 
-    def __init__(self, *, user_agent: str, max_idle_per_host: int = 64) -> None:
+    def __init__(self, *, user_agent: str, max_idle_per_host: int = 64, max_idle_seconds: float = 1.5) -> None:
         self.user_agent = user_agent
         self.max_idle_per_host = max_idle_per_host
-        self._idle: defaultdict[tuple[str, str, int], list[_Connection]] = defaultdict(list)
+        # A connection idle for longer is not reused: servers close idle keep-alive connections on their own clock
+        # (gunicorn after 2 s, Node and uvicorn after 5 s), and a request written as the peer closes is a failed try.
+        self.max_idle_seconds = max_idle_seconds
+        self._idle: defaultdict[tuple[str, str, int], list[tuple[_Connection, float]]] = defaultdict(list)
         self._busy: set[_Connection] = set()
         self._ssl: ssl.SSLContext | None = None
 
@@ -207,10 +211,12 @@ class HttpClient:
 
     def _checkout(self, key: tuple[str, str, int]) -> _Connection | None:
         idle = self._idle.get(key)
+        fresh = time.monotonic() - self.max_idle_seconds
         while idle:
-            conn = idle.pop()
-            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+            conn, since = idle.pop()  # the most recently used first
+            if since >= fresh and not conn.closed and conn.transport is not None and not conn.transport.is_closing():
                 return conn
+            conn.close()
         return None
 
     async def request(self, method: str, url: str, *, headers: dict[str, str], body: bytes | None,
@@ -235,14 +241,14 @@ class HttpClient:
             if conn is not None:
                 self._busy.discard(conn)
         if conn.reusable and not conn.closed and len(self._idle[key]) < self.max_idle_per_host:
-            self._idle[key].append(conn)
+            self._idle[key].append((conn, time.monotonic()))
         else:
             conn.close()
         return answer
 
     async def close(self) -> None:
         for conns in self._idle.values():
-            for conn in conns:
+            for conn, _ in conns:
                 conn.close()
         self._idle.clear()
         for conn in list(self._busy):

@@ -108,6 +108,14 @@ async def test_only_the_first_kilobyte_is_kept(client: HttpClient) -> None:
     assert (got.status, len(got.body), again.status, peer.connections) == (200, 1024, 200, 1)
 
 
+async def test_a_connection_idle_too_long_is_not_reused(client: HttpClient) -> None:
+    client.max_idle_seconds = -1.0  # every idle connection counts as too old: the peer may be closing it right now
+    async with RawPeer(lambda head, n: OK) as peer:
+        for _ in range(2):
+            await client.request("GET", f"http://127.0.0.1:{peer.port}/", headers={}, body=None, timeout=5)
+    assert peer.connections == 2
+
+
 async def test_connection_close_is_not_reused(client: HttpClient) -> None:
     async with RawPeer(lambda head, n: b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n") as peer:
         for _ in range(2):

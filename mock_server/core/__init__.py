@@ -133,14 +133,7 @@ class Core:
         if self.events.active:
             self.events.publish(MESSAGE_CREATED, message.to_json())
         if start:
-            timing = self.settings.timing
-            steps = plan_for(
-                decision.outcome,
-                accept_to_sent=timing.accept_to_sent,
-                sent_to_final=timing.sent_to_final,
-                validity=timing.default_validity if validity is None else validity,
-            )
-            self.run_plan(message, steps, base=base)
+            self._schedule(self._plan(decision.outcome, validity), base, "core.step", message.id)
 
     def accept_many(self, accepted: list[tuple[Message, Decision]], *, base: float | None = None) -> None:
         """Store the messages of one request and schedule their lifecycles together: messages with the same outcome
@@ -150,21 +143,21 @@ class Core:
         for message, decision in accepted:
             self.accept(message, decision, start=False)
             groups.setdefault(decision.outcome, []).append(message.id)
-        timing = self.settings.timing
-        start = self.clock.now() if base is None else base
         for outcome, ids in groups.items():
-            due = start
-            for step in plan_for(outcome, accept_to_sent=timing.accept_to_sent, sent_to_final=timing.sent_to_final,
-                                 validity=timing.default_validity):
-                due += step.delay
-                self.scheduler.at(due, "core.steps", ids, step.status.value, step.detail)
+            self._schedule(self._plan(outcome), base, "core.steps", ids)
 
-    def run_plan(self, message: Message, steps: list[Step], *, base: float | None = None) -> None:
-        """Schedule `steps` one after the other from `base` (default: now); each skips if the message moved on."""
+    def _plan(self, outcome: str, validity: float | None = None) -> list[Step]:
+        timing = self.settings.timing
+        return plan_for(outcome, accept_to_sent=timing.accept_to_sent, sent_to_final=timing.sent_to_final,
+                        validity=timing.default_validity if validity is None else validity)
+
+    def _schedule(self, steps: list[Step], base: float | None, kind: str, target: str | list[str]) -> None:
+        """Schedule `steps` one after the other from `base` (default: now) for one message id or a list of them; each
+        skips a message that moved on."""
         due = self.clock.now() if base is None else base
         for step in steps:
             due += step.delay
-            self.scheduler.at(due, "core.step", message.id, step.status.value, step.detail)
+            self.scheduler.at(due, kind, target, step.status.value, step.detail)
 
     def _steps(self, at: float, message_ids: list[str], status: str, detail: str | None) -> None:
         for message_id in message_ids:

@@ -119,7 +119,7 @@ def _properties(value: dict, _schema: dict) -> Check:
     props = {k: compile_check(s) for k, s in value.items()}
 
     def check(v: Any) -> bool:
-        if v.__class__ is not dict and not isinstance(v, dict):
+        if not isinstance(v, dict):
             return True
         # Walk the instance's members (a few) rather than the schema's (often many more).
         for k, x in v.items():

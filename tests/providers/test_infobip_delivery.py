@@ -199,6 +199,22 @@ async def test_reports_are_returned_once_with_filters_and_limit(mock_client, adv
     assert await reports(mock_client) == []
 
 
+async def test_reports_sharing_a_messageid_are_each_returned_once_in_order(mock_client, advance):
+    # A client may reuse its own messageId; the index keeps one report per key until a second one shares it.
+    for bulk in ("D1", "D2", "D3"):
+        await post(mock_client, "/omni/1/advanced", advanced(bulkId=bulk, destinations=[
+            {"messageId": "SAME", "to": {"phoneNumber": "41793026727"}}]))
+        await advance(2)
+    assert [r["bulkId"] for r in await reports(mock_client, messageId="SAME", limit=2)] == ["D1", "D2"]
+    assert [r["bulkId"] for r in await reports(mock_client, messageId="SAME")] == ["D3"]
+    assert await reports(mock_client, messageId="SAME") == []
+    await post(mock_client, "/omni/1/advanced", advanced(bulkId="D4", destinations=[
+        {"messageId": "SAME", "to": {"phoneNumber": "41793026727"}}]))
+    await advance(2)
+    assert [(r["bulkId"], r["messageId"]) for r in await reports(mock_client, bulkId="D4")] == [("D4", "SAME")]
+    assert await reports(mock_client) == []
+
+
 async def test_report_limit_defaults_to_50(mock_client, advance):
     await post(mock_client, "/omni/1/text", {"scenarioKey": SEED_KEY, "text": "x", "destinations": [
         {"to": {"phoneNumber": f"4179{i:07d}"}} for i in range(60)]})

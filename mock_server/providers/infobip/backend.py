@@ -9,6 +9,7 @@ notifyUrl push happen (infobip.md §5.5, §6, §8).
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -42,7 +43,7 @@ class Account:
     start_scenarios: list[Mapping[str, Any]]  # [infobip.accounts] scenarios, restored on reset
 
 
-@dataclass
+@dataclass(slots=True)
 class Delivery:
     """One destination of one send, walking the scenario flow."""
 
@@ -60,7 +61,7 @@ class Delivery:
     attempts: list[Attempt] = field(default_factory=list)
     token: int = 0  # bumped on failover: jobs scheduled for an earlier step see it and do nothing
     locked: bool = False  # rejected at submit: no failover (product.md §9)
-    final: dict[str, Any] | None = None  # the final report, once known
+    final: bool = False  # the final report is known (built from the last attempt when read: memory per message)
     rejection: OmniStatus | None = None  # the REJECTED status decided at submit or for a step
 
     @property
@@ -115,9 +116,9 @@ class InfobipBackend:
             # Evaluated at flush time, so several changes in one request are written once.
             self.core.persist.put(f"{NAME}/delivery/{delivery.message.id}", lambda: _delivery_record(delivery))
 
-    def _unsave_report(self, entry: tuple[str, float, dict[str, Any], str]) -> None:
+    def _unsave_report(self, entry: "UnreadReport") -> None:
         if self.core.persist.enabled:
-            self.core.persist.delete(f"{NAME}/report/{entry[3]}")
+            self.core.persist.delete(f"{NAME}/report/{entry.key}")
 
     def dump(self) -> dict[str, Any]:
         """The scenarios of every account (deliveries and unread reports are written one by one)."""
@@ -143,7 +144,8 @@ class InfobipBackend:
         # one still inside the 48 h window).
         self.deliveries = dict(sorted(self.deliveries.items(), key=lambda kv: kv[1].message.created_at))
         for row in sorted((r for k, r in rows.items() if k.startswith("report/")), key=lambda r: r[1]):
-            self.reports.add(tuple(row))  # type: ignore[arg-type]
+            user, at, report, key = row
+            self.reports.add(UnreadReport(user, at, key, report))
 
     def forget(self, message: Message) -> None:
         """A message cleared or evicted from the store: its walk and unread report go with it."""
@@ -236,7 +238,7 @@ class InfobipBackend:
                 decisions.append(Decision("rejected", f"destinations[{i}].to.phoneNumber {phone!r} is not an "
                                                       "international number (digits, optional leading +)"))
                 continue
-            decision = step_decision(core.decide(NAME, channel.lower(), phone, consume=False, pending=pending),
+            decision = step_decision(core.decide(NAME, _neutral(channel), phone, consume=False, pending=pending),
                                      channel)
             if decision.outcome == "provider_error":
                 core.use(decision)
@@ -254,15 +256,20 @@ class InfobipBackend:
         flow = list(scenario.flow)
         flow_json = [s.to_json() for s in flow]
         first_content = codec.neutral_content(channel, data[channel])
+        # Destinations with the same outcome share one meta dict too (the core only adds "outcome", already there);
+        # the one later change, notify_skipped, replaces the message's dict rather than changing the shared one.
+        metas: dict[str, dict[str, Any]] = {}
         for i, (dest, decision) in enumerate(zip(body["destinations"], decisions)):
             phone = dest["to"]["phoneNumber"]
             message_id = dest.get("messageId") or str(core.uuid())
             message = core.new_message(
                 provider=NAME, provider_id=message_id, account=account.username, phone=phone,
-                channel=channel.lower(), content=first_content, batch_id=bulk_id,
-                meta={"scenario_key": scenario.key, "bulk_id": bulk_id, "notify_url": notify_url or "",
-                      "callback_data": body.get("callbackData"), "intermediate_report": bool(body.get(
-                          "intermediateReport", False)), "flow": flow_json},
+                channel=_neutral(channel), content=first_content, batch_id=bulk_id,
+                meta=metas.get(decision.outcome) or metas.setdefault(decision.outcome, {
+                    "scenario_key": scenario.key, "bulk_id": bulk_id, "notify_url": notify_url or "",
+                    "callback_data": body.get("callbackData"),
+                    "intermediate_report": bool(body.get("intermediateReport", False)), "flow": flow_json,
+                    "outcome": decision.outcome}),
                 raw_request=body,
             )
             delivery = Delivery(
@@ -281,7 +288,7 @@ class InfobipBackend:
                 delivery.locked = True
                 delivery.rejection = status
                 delivery.attempts.append(self._attempt(delivery, first, decision, now))
-                core.transition(message, Status.REJECTED, at=now, channel=channel.lower(), detail=decision.source)
+                core.transition(message, Status.REJECTED, at=now, channel=_neutral(channel), detail=decision.source)
                 self._save(delivery)
                 messages.append(codec.send_message(dest["to"], status, message_id))
                 continue
@@ -305,10 +312,10 @@ class InfobipBackend:
         message = delivery.message
         channel = delivery.flow[index].channel
         if decision is None:
-            decision = step_decision(core.decide(NAME, channel.lower(), message.phone), channel)
+            decision = step_decision(core.decide(NAME, _neutral(channel), message.phone), channel)
         attempt = self._attempt(delivery, index, decision, at)
         delivery.attempts.append(attempt)
-        message.channel = channel.lower()
+        message.channel = _neutral(channel)
         content = codec.neutral_content(channel, attempt.data)
         if content != message.content:  # the first step keeps the dict its request's destinations share
             message.content = content
@@ -335,17 +342,17 @@ class InfobipBackend:
         if delivery is None or delivery.token != token or self.core.store.get(message_id) is not delivery.message:
             return
         message = delivery.message
-        if delivery.final is not None and not (status == Status.SEEN.value and message.status == Status.DELIVERED):
+        if delivery.final and not (status == Status.SEEN.value and message.status == Status.DELIVERED):
             return
-        detail = step_detail or delivery.current.decision.source
-        self.core.transition(message, Status(status), at=at, channel=delivery.current.channel.lower(),
-                             detail=f"{delivery.current.channel}: {detail}")
+        channel = delivery.current.channel
+        self.core.transition(message, Status(status), at=at, channel=_neutral(channel),
+                             detail=_step_detail(channel, step_detail or delivery.current.decision.source))
 
     # --- status changes: failover, reports, push ----------------------------------------------------------------------
 
     def on_status(self, message: Message, change: StatusChange) -> None:
         delivery = self.deliveries.get(message.id)
-        if delivery is None or delivery.final is not None or not delivery.attempts:
+        if delivery is None or delivery.final or not delivery.attempts:
             return
         self._save(delivery)
         attempt = delivery.current
@@ -397,19 +404,24 @@ class InfobipBackend:
 
     def _finish(self, delivery: Delivery) -> None:
         """The destination's final state: one report, pulled once at /omni/1/reports and pushed to notifyUrl."""
-        report = self._report(delivery, delivery.current)
-        delivery.final = report
-        entry = (delivery.account, self.core.clock.now(), report, delivery.message.id)
+        delivery.final = True
+        entry = UnreadReport(delivery.account, self.core.clock.now(), delivery.message.id, delivery)
         self.reports.add(entry)
         if self.core.persist.enabled:
-            self.core.persist.put(f"{NAME}/report/{delivery.message.id}", list(entry))
+            self.core.persist.put(f"{NAME}/report/{entry.key}", lambda: [entry.user, entry.at, self._rendered(entry),
+                                                                         entry.key])
         if delivery.notify_url:
-            self._push(delivery, report)
+            self._push(delivery, self._report(delivery, delivery.current))
+
+    def _rendered(self, entry: UnreadReport) -> dict[str, Any]:
+        source = entry.source
+        return self._report(source, source.current) if isinstance(source, Delivery) else source
 
     def _push(self, delivery: Delivery, report: dict[str, Any]) -> None:
         url = delivery.notify_url or ""
         if url_scheme(url) not in ("http", "https"):
-            delivery.message.meta["notify_skipped"] = f"notifyUrl {url!r} is not an http(s) URL"
+            message = delivery.message
+            message.meta = {**message.meta, "notify_skipped": f"notifyUrl {url!r} is not an http(s) URL"}
             return
         # POST {"results":[report]} (infobip.md §8); JSON even when notifyContentType asks for XML (decision 11).
         self.core.callbacks.enqueue(CallbackRequest(provider=NAME, kind="report", method="POST", url=url,
@@ -428,7 +440,7 @@ class InfobipBackend:
         for key, delivery in self.deliveries.items():
             if delivery.message.created_at >= horizon:
                 break
-            if delivery.final is not None:
+            if delivery.final:
                 gone.append(key)
         for key in gone:
             del self.deliveries[key]
@@ -443,7 +455,7 @@ class InfobipBackend:
                                   limit=limit)
         for entry in taken:
             self._unsave_report(entry)
-        return [entry[2] for entry in taken]
+        return [self._rendered(entry) for entry in taken]
 
     def logs(self, account: Account, query: "LogQuery") -> list[dict[str, Any]]:
         """Log entries, newest first; repeatable (infobip.md §7)."""
@@ -461,7 +473,7 @@ class InfobipBackend:
 
     def _log(self, delivery: Delivery) -> dict[str, Any]:
         attempt = delivery.current
-        if delivery.final is not None:
+        if delivery.final:
             status, _ = self._codes(delivery, attempt)
         else:
             status = self.send_status if attempt.sent_at is None else OmniStatus.PENDING_ENROUTE
@@ -478,7 +490,59 @@ class InfobipBackend:
         )
 
 
-ReportEntry = tuple[str, float, dict[str, Any], str]  # (username, stored at, final report, core message id)
+@dataclass(slots=True)
+class UnreadReport:
+    """A final report not yet fetched. It is built from its walk when read (the same bytes every time: nothing in a
+    finished walk changes), so 100 000 unread reports do not keep 100 000 report dicts (bench/run.py memory); a report
+    restored from the durable store, whose walk may have been pruned, is kept as written."""
+
+    user: str  # account username
+    at: float  # when the final state was reached: pruned 48 h later
+    key: str  # core message id
+    source: Delivery | dict[str, Any]
+
+    @property
+    def bulk_id(self) -> str:
+        return self.source.bulk_id if isinstance(self.source, Delivery) else self.source["bulkId"]
+
+    @property
+    def message_id(self) -> str:
+        return self.source.message_id if isinstance(self.source, Delivery) else self.source["messageId"]
+
+    @property
+    def channel(self) -> str:
+        return self.source.current.channel if isinstance(self.source, Delivery) else self.source["channel"]
+
+
+# An index bucket is the entry itself until a second one shares its key: most bulkIds and every messageId name one
+# report, and a dict per report was ~250 bytes of each stored Infobip message.
+Bucket = UnreadReport | dict[str, UnreadReport]
+
+
+def _bucket_add(index: dict[Any, Bucket], key: Any, entry: UnreadReport) -> None:
+    bucket = index.get(key)
+    if bucket is None:
+        index[key] = entry
+    elif isinstance(bucket, dict):
+        bucket[entry.key] = entry
+    else:
+        index[key] = {bucket.key: bucket, entry.key: entry}  # oldest first, as in a bucket that was always a dict
+
+
+def _bucket_remove(index: dict[Any, Bucket], key: Any, entry: UnreadReport) -> None:
+    bucket = index.get(key)
+    if bucket is entry:
+        del index[key]
+    elif isinstance(bucket, dict):
+        bucket.pop(entry.key, None)
+        if not bucket:
+            del index[key]
+
+
+def _bucket_entries(bucket: Bucket | None) -> Any:
+    if bucket is None:
+        return ()
+    return bucket.values() if isinstance(bucket, dict) else (bucket,)
 
 
 class UnreadReports:
@@ -486,61 +550,55 @@ class UnreadReports:
     returns rather than what is stored (100 000 unread reports answer as fast as 100)."""
 
     def __init__(self) -> None:
-        self._all: dict[str, ReportEntry] = {}  # core message id -> entry, oldest first
-        self._by_account: dict[str, dict[str, ReportEntry]] = {}
-        self._by_bulk: dict[tuple[str, str], dict[str, ReportEntry]] = {}
-        self._by_message: dict[tuple[str, str], dict[str, ReportEntry]] = {}
+        self._all: dict[str, UnreadReport] = {}  # core message id -> entry, oldest first
+        self._by_account: dict[str, Bucket] = {}
+        self._by_bulk: dict[tuple[str, str], Bucket] = {}
+        self._by_message: dict[tuple[str, str], Bucket] = {}
 
     def __len__(self) -> int:
         return len(self._all)
 
-    def get(self, key: str) -> ReportEntry | None:
+    def get(self, key: str) -> UnreadReport | None:
         return self._all.get(key)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._all.values())
 
-    def _indexes(self, entry: ReportEntry) -> list[tuple[dict[Any, dict[str, ReportEntry]], Any]]:
-        user, _, report, _ = entry
-        return [(self._by_account, user), (self._by_bulk, (user, report["bulkId"])),
-                (self._by_message, (user, report["messageId"]))]
+    def _indexes(self, entry: UnreadReport) -> tuple[tuple[dict[Any, Bucket], Any], ...]:
+        return ((self._by_account, entry.user), (self._by_bulk, (entry.user, entry.bulk_id)),
+                (self._by_message, (entry.user, entry.message_id)))
 
-    def add(self, entry: ReportEntry) -> None:
-        self._all[entry[3]] = entry
+    def add(self, entry: UnreadReport) -> None:
+        self._all[entry.key] = entry
         for index, key in self._indexes(entry):
-            index.setdefault(key, {})[entry[3]] = entry
+            _bucket_add(index, key, entry)
 
-    def remove(self, entry: ReportEntry) -> None:
-        self._all.pop(entry[3], None)
+    def remove(self, entry: UnreadReport) -> None:
+        self._all.pop(entry.key, None)
         for index, key in self._indexes(entry):
-            bucket = index.get(key)
-            if bucket is not None:
-                bucket.pop(entry[3], None)
-                if not bucket:
-                    del index[key]
+            _bucket_remove(index, key, entry)
 
-    def expire(self, horizon: float) -> list[ReportEntry]:
+    def expire(self, horizon: float) -> list[UnreadReport]:
         gone = []
         while self._all:
             entry = next(iter(self._all.values()))
-            if entry[1] >= horizon:
+            if entry.at >= horizon:
                 break
             self.remove(entry)
             gone.append(entry)
         return gone
 
     def take(self, user: str, *, bulk_id: str | None, message_id: str | None, channel: str | None,
-             limit: int) -> list[ReportEntry]:
+             limit: int) -> list[UnreadReport]:
         if message_id is not None:
-            candidates = self._by_message.get((user, message_id), {})
+            candidates = _bucket_entries(self._by_message.get((user, message_id)))
         elif bulk_id is not None:
-            candidates = self._by_bulk.get((user, bulk_id), {})
+            candidates = _bucket_entries(self._by_bulk.get((user, bulk_id)))
         else:
-            candidates = self._by_account.get(user, {})
+            candidates = _bucket_entries(self._by_account.get(user))
         taken = []
-        for entry in candidates.values():
-            report = entry[2]
-            if ((bulk_id is None or report["bulkId"] == bulk_id) and (channel is None or report["channel"] == channel)):
+        for entry in candidates:
+            if (bulk_id is None or entry.bulk_id == bulk_id) and (channel is None or entry.channel == channel):
                 taken.append(entry)
                 if len(taken) >= limit:
                     break
@@ -579,6 +637,20 @@ class LogQuery:
                 and (self.mnc is None or entry["mccMnc"][3:] == self.mnc))
 
 
+_NEUTRAL_CHANNELS = {"VIBER": "viber", "SMS": "sms"}
+
+
+def _neutral(channel: str) -> str:
+    # The core's channel names; one shared string each rather than a new .lower() copy per message and status change.
+    return _NEUTRAL_CHANNELS.get(channel) or channel.lower()
+
+
+@functools.lru_cache(maxsize=1024)
+def _step_detail(channel: str, detail: str) -> str:
+    # "VIBER: magic number 55500" is the same few strings for every message: shared, not one copy per status change.
+    return f"{channel}: {detail}"
+
+
 def _valid_phone(phone: str) -> bool:
     digits = phone[1:] if phone.startswith("+") else phone
     return digits.isascii() and digits.isdigit() and 5 <= len(digits) <= 20
@@ -587,7 +659,7 @@ def _valid_phone(phone: str) -> bool:
 def _attempt_record(a: Attempt) -> dict[str, Any]:
     return {"index": a.index, "channel": a.channel, "sender": a.sender, "data": a.data, "validity": a.validity,
             "decision": [a.decision.outcome, a.decision.source], "started_at": a.started_at, "sent_at": a.sent_at,
-            "done_at": a.done_at, "status": a.status.value if a.status else None, "history": a.history}
+            "done_at": a.done_at, "status": a.status.value if a.status else None}
 
 
 def _delivery_record(d: Delivery) -> dict[str, Any]:
@@ -601,10 +673,11 @@ def _delivery_record(d: Delivery) -> dict[str, Any]:
 def _delivery_from(rec: dict[str, Any], message: Message) -> Delivery:
     attempts = [Attempt(index=a["index"], channel=a["channel"], sender=a["sender"], data=a["data"],
                         validity=a["validity"], decision=Decision(*a["decision"]), started_at=a["started_at"],
-                        sent_at=a["sent_at"], done_at=a["done_at"], status=Status(a["status"]) if a["status"] else None,
-                        history=a["history"]) for a in rec["attempts"]]
+                        sent_at=a["sent_at"], done_at=a["done_at"], status=Status(a["status"]) if a["status"] else None)
+                for a in rec["attempts"]]
     return Delivery(message=message, account=rec["account"], bulk_id=rec["bulk_id"], message_id=rec["message_id"],
                     to=rec["to"], flow=flow_from(rec["flow"]), data=rec["data"], notify_url=rec["notify_url"],
                     intermediate=rec["intermediate"], callback_data=rec["callback_data"], mcc_mnc=rec["mcc_mnc"],
-                    attempts=attempts, token=rec["token"], locked=rec["locked"], final=rec["final"],
+                    attempts=attempts, token=rec["token"], locked=rec["locked"],
+                    final=bool(rec["final"]),  # a report dict in rows written before it became a flag
                     rejection=OmniStatus[rec["rejection"]] if rec["rejection"] else None)

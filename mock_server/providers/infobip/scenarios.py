@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -95,7 +97,7 @@ def config_key(account: str, index: int, name: str) -> str:
 # --- the failover flow ------------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """One scenario step tried for one destination."""
 
@@ -109,7 +111,6 @@ class Attempt:
     sent_at: float | None = None
     done_at: float | None = None
     status: Status | None = None  # its final neutral status, once known
-    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def next_step(flow: list[FlowStep], data: Mapping[str, Mapping[str, Any]], after: int) -> int | None:
@@ -127,8 +128,14 @@ def step_decision(decision: Decision, channel: str) -> Decision:
     """Magic 55501 means "not reachable on Viber": only VIBER steps fail, so the SMS failover delivers (product.md §9).
     Rules set through the control API apply as written (a rule may name its channel)."""
     if decision.source.startswith("magic number") and decision.outcome == "undeliverable" and channel != "VIBER":
-        return Decision("delivered", f"{decision.source} (affects Viber only)")
+        return _viber_only(decision.source)
     return decision
+
+
+@functools.lru_cache(maxsize=64)
+def _viber_only(source: str) -> Decision:
+    # Shared, like the core's magic-number decisions: one object per number, not per stored message.
+    return Decision("delivered", f"{source} (affects Viber only)")
 
 
 def step_plan(outcome: str, *, accept_to_sent: float, sent_to_final: float, validity: float) -> list[Step]:

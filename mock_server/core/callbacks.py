@@ -289,7 +289,10 @@ class CallbackDispatcher:
         self.attempts.append(record)
         message = self._lookup(record.message_id) if record.message_id else None
         if message is not None:
-            message.callbacks.append(record)
+            if isinstance(message.callbacks, list):
+                message.callbacks.append(record)
+            else:
+                message.callbacks = [record]  # the shared empty tuple until now (models.Message)
             self._on_record(message)
         if self.events.active:
             self.events.publish(CALLBACK_ATTEMPTED, record.to_json())

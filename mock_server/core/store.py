@@ -7,14 +7,19 @@ bound holds even when nothing is final), so a long load test cannot exhaust memo
 from __future__ import annotations
 
 from itertools import islice
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .models import Message, Status
 from .phones import phone_keys
 
 
 class MemoryStore:
-    """Insertion-ordered messages; every lookup a test or a provider query needs is a dict access."""
+    """Insertion-ordered messages; every lookup a test or a provider query needs is a dict access.
+
+    Memory per message is a target (issue 8: under 2 KB): an index bucket is the message itself until a second
+    message shares its key (most phones and many batches name one message), provider ids are looked up in one dict per
+    provider rather than under (provider, id) tuples, and the insertion number lives on the message.
+    """
 
     def __init__(self, *, max_messages: int = 0, on_evict: Callable[[Message], None] = lambda _m: None) -> None:
         self.max_messages = max_messages  # 0 = unbounded
@@ -24,10 +29,9 @@ class MemoryStore:
 
     def reset(self) -> None:
         self._by_id: dict[str, Message] = {}  # our id -> message, in insertion order (oldest first)
-        self._by_provider_id: dict[tuple[str, str], Message] = {}  # (provider, provider_id) -> first such message
-        self._by_batch: dict[tuple[str, str], dict[str, Message]] = {}  # (provider, batch) -> id -> message
-        self._by_phone: dict[str, dict[str, Message]] = {}  # any form of the phone -> id -> message
-        self._seq: dict[str, int] = {}  # our id -> insertion number, to merge index lists in order
+        self._by_provider_id: dict[str, dict[str, Message]] = {}  # provider -> provider_id -> first such message
+        self._by_batch: dict[tuple[str, str], Bucket] = {}  # (provider, batch) -> the message(s)
+        self._by_phone: dict[str, Bucket] = {}  # any form of the phone -> the message(s)
         self._next = 0
 
     def __len__(self) -> int:
@@ -35,13 +39,13 @@ class MemoryStore:
 
     def add(self, message: Message) -> None:
         self._by_id[message.id] = message
-        self._seq[message.id] = self._next
+        message.seq = self._next
         self._next += 1
-        self._by_provider_id.setdefault((message.provider, message.provider_id), message)
+        self._by_provider_id.setdefault(message.provider, {}).setdefault(message.provider_id, message)
         if message.batch_id:
-            self._by_batch.setdefault((message.provider, message.batch_id), {})[message.id] = message
+            _bucket_add(self._by_batch, (message.provider, message.batch_id), message)
         for key in phone_keys(message.phone):
-            self._by_phone.setdefault(key, {})[message.id] = message
+            _bucket_add(self._by_phone, key, message)
         if self.max_messages and len(self._by_id) > self.max_messages:
             self._evict()
 
@@ -55,31 +59,25 @@ class MemoryStore:
         self._on_evict(victim)
 
     def remove(self, message: Message) -> None:
-        self._by_id.pop(message.id, None)
-        self._seq.pop(message.id, None)
-        if self._by_provider_id.get((message.provider, message.provider_id)) is message:
-            del self._by_provider_id[(message.provider, message.provider_id)]
+        if self._by_id.get(message.id) is message:
+            del self._by_id[message.id]
+        ids = self._by_provider_id.get(message.provider)
+        if ids is not None and ids.get(message.provider_id) is message:
+            del ids[message.provider_id]
         if message.batch_id:
-            batch = self._by_batch.get((message.provider, message.batch_id))
-            if batch is not None:
-                batch.pop(message.id, None)
-                if not batch:
-                    del self._by_batch[(message.provider, message.batch_id)]
+            _bucket_remove(self._by_batch, (message.provider, message.batch_id), message)
         for key in phone_keys(message.phone):
-            bucket = self._by_phone.get(key)
-            if bucket is not None:
-                bucket.pop(message.id, None)
-                if not bucket:
-                    del self._by_phone[key]
+            _bucket_remove(self._by_phone, key, message)
 
     def get(self, message_id: str) -> Message | None:
         return self._by_id.get(message_id)
 
     def by_provider_id(self, provider: str, provider_id: str) -> Message | None:
-        return self._by_provider_id.get((provider, provider_id))
+        ids = self._by_provider_id.get(provider)
+        return None if ids is None else ids.get(provider_id)
 
     def batch(self, provider: str, batch_id: str) -> list[Message]:
-        return list(self._by_batch.get((provider, batch_id), {}).values())
+        return list(_bucket_messages(self._by_batch.get((provider, batch_id))))
 
     def latest(self) -> Message | None:
         return next(reversed(self._by_id.values()), None)
@@ -102,8 +100,8 @@ class MemoryStore:
         if phone is not None:
             seen: dict[str, Message] = {}
             for key in phone_keys(phone):
-                seen.update(self._by_phone.get(key, {}))
-            source = sorted(seen.values(), key=lambda m: self._seq[m.id], reverse=True)
+                seen.update((m.id, m) for m in _bucket_messages(self._by_phone.get(key)))
+            source = sorted(seen.values(), key=lambda m: m.seq, reverse=True)
         else:
             source = reversed(self._by_id.values())  # type: ignore[assignment]
         total = 0
@@ -114,3 +112,32 @@ class MemoryStore:
                 if limit is None or len(out) < limit:
                     out.append(m)
         return out, total
+
+
+Bucket = Message | dict[str, Message]  # one message, or (once a second shares the key) id -> message, oldest first
+
+
+def _bucket_add(index: dict[Any, Bucket], key: Any, message: Message) -> None:
+    bucket = index.get(key)
+    if bucket is None:
+        index[key] = message
+    elif isinstance(bucket, dict):
+        bucket[message.id] = message
+    elif bucket is not message:
+        index[key] = {bucket.id: bucket, message.id: message}
+
+
+def _bucket_remove(index: dict[Any, Bucket], key: Any, message: Message) -> None:
+    bucket = index.get(key)
+    if bucket is message:
+        del index[key]
+    elif isinstance(bucket, dict) and bucket.get(message.id) is message:
+        del bucket[message.id]
+        if not bucket:
+            del index[key]
+
+
+def _bucket_messages(bucket: Bucket | None) -> Iterable[Message]:
+    if bucket is None:
+        return ()
+    return bucket.values() if isinstance(bucket, dict) else (bucket,)

@@ -30,6 +30,22 @@ async def test_journal_records_requests_with_answer_and_reason_and_masks_secrets
     assert all(isinstance(e["latency_ms"], float) for e in journal["items"])
 
 
+async def test_journal_keeps_large_answers_whole_and_the_messages_keep_the_request_body(mock_client):
+    # A 100-destination Infobip answer (~21 KB) is kept compressed and shown byte for byte; each message shows the
+    # request it came from, kept as the bytes received.
+    body = {"destinations": [{"to": {"phoneNumber": f"4179302{i:04d}"}} for i in range(100)],
+            "viber": {"text": "Hi"}, "sms": {"text": "Hi"}}
+    resp = await mock_client.post("/omni/1/advanced", json=body,
+                                  headers={"Authorization": "App INFOBIP_SANDBOX_API_KEY"})
+    answer = await resp.text()
+    assert resp.status == 200 and len(answer) > 16_000
+    _, journal = await get(mock_client, "/_mock/requests", provider="infobip")
+    (entry,) = journal["items"]
+    assert entry["response_body"] == answer
+    _, latest = await get(mock_client, "/_mock/messages/latest")
+    assert latest["raw_request"] == body
+
+
 async def test_journal_filters(mock_client):
     await send(mock_client, "0901255500")
     await mock_client.get("/MainService.svc/json/GetBalance/a/b")

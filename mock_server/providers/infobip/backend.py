@@ -205,8 +205,8 @@ class InfobipBackend:
     def _field(self, name: str, message: str) -> dict[str, list[str]] | None:
         return {name: [message]} if self.validation_errors else None
 
-    def submit(self, account: Account, body: Mapping[str, Any], data: dict[str, Mapping[str, Any]]
-               ) -> tuple[dict[str, Any], list[str]]:
+    def submit(self, account: Account, body: Mapping[str, Any], data: dict[str, Mapping[str, Any]],
+               raw_request: Any = None) -> tuple[dict[str, Any], list[str]]:
         """Accept a send: one message per destination. Returns the answer and why any destination was rejected."""
         core = self.core
         scenario = self.scenario_for(account, body.get("scenarioKey"))
@@ -270,7 +270,7 @@ class InfobipBackend:
                     "callback_data": body.get("callbackData"),
                     "intermediate_report": bool(body.get("intermediateReport", False)), "flow": flow_json,
                     "outcome": decision.outcome}),
-                raw_request=body,
+                raw_request=body if raw_request is None else raw_request,
             )
             delivery = Delivery(
                 message=message, account=account.username, bulk_id=bulk_id, message_id=message_id, to=phone,
@@ -551,9 +551,10 @@ class UnreadReports:
 
     def __init__(self) -> None:
         self._all: dict[str, UnreadReport] = {}  # core message id -> entry, oldest first
+        # username -> key -> bucket: no (username, key) tuple per report
         self._by_account: dict[str, Bucket] = {}
-        self._by_bulk: dict[tuple[str, str], Bucket] = {}
-        self._by_message: dict[tuple[str, str], Bucket] = {}
+        self._by_bulk: dict[str, dict[str, Bucket]] = {}
+        self._by_message: dict[str, dict[str, Bucket]] = {}
 
     def __len__(self) -> int:
         return len(self._all)
@@ -564,9 +565,10 @@ class UnreadReports:
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._all.values())
 
-    def _indexes(self, entry: UnreadReport) -> tuple[tuple[dict[Any, Bucket], Any], ...]:
-        return ((self._by_account, entry.user), (self._by_bulk, (entry.user, entry.bulk_id)),
-                (self._by_message, (entry.user, entry.message_id)))
+    def _indexes(self, entry: UnreadReport) -> tuple[tuple[dict[str, Bucket], str], ...]:
+        user = entry.user
+        return ((self._by_account, user), (self._by_bulk.setdefault(user, {}), entry.bulk_id),
+                (self._by_message.setdefault(user, {}), entry.message_id))
 
     def add(self, entry: UnreadReport) -> None:
         self._all[entry.key] = entry
@@ -591,9 +593,9 @@ class UnreadReports:
     def take(self, user: str, *, bulk_id: str | None, message_id: str | None, channel: str | None,
              limit: int) -> list[UnreadReport]:
         if message_id is not None:
-            candidates = _bucket_entries(self._by_message.get((user, message_id)))
+            candidates = _bucket_entries(self._by_message.get(user, {}).get(message_id))
         elif bulk_id is not None:
-            candidates = _bucket_entries(self._by_bulk.get((user, bulk_id)))
+            candidates = _bucket_entries(self._by_bulk.get(user, {}).get(bulk_id))
         else:
             candidates = _bucket_entries(self._by_account.get(user))
         taken = []

@@ -14,7 +14,7 @@ from .clock import Clock, make_clock
 from .events import MESSAGE_CREATED, MESSAGE_UPDATED, MESSAGES_CLEARED, RESET, EventBus
 from .lifecycle import Scheduler, Step, plan_for
 from .persist import NullPersist, SqlitePersist, make_persist
-from .models import Message, Status, StatusChange
+from .models import STATUS_BY_VALUE, Message, Status, StatusChange
 from .phones import international
 from .rules import Decision, Outcomes, dump_rng, load_rng
 from .schemas import SchemaRegistry
@@ -171,7 +171,7 @@ class Core:
             return
         if message.status.final and not (message.status == Status.DELIVERED and status == Status.SEEN.value):
             return
-        self.transition(message, Status(status), at=at, detail=detail)
+        self.transition(message, STATUS_BY_VALUE[status], at=at, detail=detail)
 
     def transition(self, message: Message, status: Status, *, at: float | None = None, channel: str | None = None,
                    detail: str | None = None) -> StatusChange:

@@ -31,6 +31,9 @@ class Status(str, Enum):
         return self in (Status.DELIVERED, Status.SEEN)
 
 
+# Scheduled jobs carry a status's value (they are stored as JSON); the dict is a faster way back than Status(value).
+STATUS_BY_VALUE = {s.value: s for s in Status}
+
 FINAL_STATUSES = frozenset({Status.DELIVERED, Status.SEEN, Status.UNDELIVERABLE, Status.EXPIRED, Status.REJECTED})
 
 

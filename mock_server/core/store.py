@@ -6,6 +6,7 @@ bound holds even when nothing is final), so a long load test cannot exhaust memo
 
 from __future__ import annotations
 
+from collections import deque
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
@@ -33,12 +34,15 @@ class MemoryStore:
         self._by_batch: dict[tuple[str, str], Bucket] = {}  # (provider, batch) -> the message(s)
         self._by_phone: dict[str, Bucket] = {}  # any form of the phone -> the message(s)
         self._next = 0
+        self._order: deque[Message] = deque()  # insertion order, for eviction (kept only when bounded)
 
     def __len__(self) -> int:
         return len(self._by_id)
 
     def add(self, message: Message) -> None:
         self._by_id[message.id] = message
+        if self.max_messages:
+            self._order.append(message)
         message.seq = self._next
         self._next += 1
         self._by_provider_id.setdefault(message.provider, {}).setdefault(message.provider_id, message)
@@ -51,9 +55,22 @@ class MemoryStore:
 
     def _evict(self) -> None:
         # The oldest final message: scanning from the oldest stops early, as old messages are almost always final.
-        victim = next((m for m in self._by_id.values() if m.status.final), None)
-        if victim is None:
-            victim = next(iter(self._by_id.values()))
+        # The scan walks a deque, not the id dict: a dict used as a FIFO keeps its removed entries as holes at the
+        # front until it is rebuilt, and skipping them was 16 % of a 100-phone eSMS send once the cap was reached
+        # (bench/profile.py esms_100).
+        order, by_id = self._order, self._by_id
+        while order and by_id.get(order[0].id) is not order[0]:
+            order.popleft()  # removed since by other means (a delete through the control API)
+        index = 0
+        victim = order[0]
+        for i, message in enumerate(order):
+            if message.status.final and by_id.get(message.id) is message:
+                index, victim = i, message
+                break
+        if index == 0:
+            order.popleft()
+        else:
+            del order[index]  # an older message is still under way: rare, and O(n) as the dict scan was
         self.remove(victim)
         self.evicted += 1
         self._on_evict(victim)

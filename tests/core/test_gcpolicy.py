@@ -28,6 +28,7 @@ def test_survivors_of_an_older_generation_collection_are_frozen(policy: GcPolicy
     kept = [Node() for _ in range(1000)]
     gc.collect(1)
     assert gc.get_freeze_count() >= before + len(kept)
+    assert policy.frozen >= before + len(kept)  # counted as frozen, without walking the permanent generation
     assert not any(o is kept[0] for o in gc.get_objects(generation=2))  # permanent, not in a generation
 
 

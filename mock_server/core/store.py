@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections import deque
 from itertools import islice
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
+from . import buckets
 from .models import Message, Status
 from .phones import phone_keys
 
@@ -17,9 +18,9 @@ from .phones import phone_keys
 class MemoryStore:
     """Insertion-ordered messages; every lookup a test or a provider query needs is a dict access.
 
-    Memory per message is a target (issue 8: under 2 KB): an index bucket is the message itself until a second
-    message shares its key (most phones and many batches name one message), provider ids are looked up in one dict per
-    provider rather than under (provider, id) tuples, and the insertion number lives on the message.
+    Memory per message is a target (issue 8: under 2 KB): phone and batch buckets cost nothing until a key is shared
+    (core/buckets.py), provider ids are looked up in one dict per provider rather than under (provider, id) tuples,
+    and the insertion number lives on the message.
     """
 
     def __init__(self, *, max_messages: int = 0, on_evict: Callable[[Message], None] = lambda _m: None) -> None:
@@ -31,8 +32,8 @@ class MemoryStore:
     def reset(self) -> None:
         self._by_id: dict[str, Message] = {}  # our id -> message, in insertion order (oldest first)
         self._by_provider_id: dict[str, dict[str, Message]] = {}  # provider -> provider_id -> first such message
-        self._by_batch: dict[tuple[str, str], Bucket] = {}  # (provider, batch) -> the message(s)
-        self._by_phone: dict[str, Bucket] = {}  # any form of the phone -> the message(s)
+        self._by_batch: dict[tuple[str, str], Any] = {}  # (provider, batch) -> the message(s)
+        self._by_phone: dict[str, Any] = {}  # any form of the phone -> the message(s)
         self._next = 0
         self._order: deque[Message] = deque()  # insertion order, for eviction (kept only when bounded)
 
@@ -47,9 +48,9 @@ class MemoryStore:
         self._next += 1
         self._by_provider_id.setdefault(message.provider, {}).setdefault(message.provider_id, message)
         if message.batch_id:
-            _bucket_add(self._by_batch, (message.provider, message.batch_id), message)
+            buckets.add(self._by_batch, (message.provider, message.batch_id), message)
         for key in phone_keys(message.phone):
-            _bucket_add(self._by_phone, key, message)
+            buckets.add(self._by_phone, key, message)
         if self.max_messages and len(self._by_id) > self.max_messages:
             self._evict()
 
@@ -82,9 +83,9 @@ class MemoryStore:
         if ids is not None and ids.get(message.provider_id) is message:
             del ids[message.provider_id]
         if message.batch_id:
-            _bucket_remove(self._by_batch, (message.provider, message.batch_id), message)
+            buckets.remove(self._by_batch, (message.provider, message.batch_id), message)
         for key in phone_keys(message.phone):
-            _bucket_remove(self._by_phone, key, message)
+            buckets.remove(self._by_phone, key, message)
 
     def get(self, message_id: str) -> Message | None:
         return self._by_id.get(message_id)
@@ -94,7 +95,7 @@ class MemoryStore:
         return None if ids is None else ids.get(provider_id)
 
     def batch(self, provider: str, batch_id: str) -> list[Message]:
-        return list(_bucket_messages(self._by_batch.get((provider, batch_id))))
+        return list(buckets.items(self._by_batch.get((provider, batch_id))))
 
     def latest(self) -> Message | None:
         return next(reversed(self._by_id.values()), None)
@@ -117,7 +118,7 @@ class MemoryStore:
         if phone is not None:
             seen: dict[str, Message] = {}
             for key in phone_keys(phone):
-                seen.update((m.id, m) for m in _bucket_messages(self._by_phone.get(key)))
+                seen.update((m.id, m) for m in buckets.items(self._by_phone.get(key)))
             source = sorted(seen.values(), key=lambda m: m.seq, reverse=True)
         else:
             source = reversed(self._by_id.values())  # type: ignore[assignment]
@@ -129,32 +130,3 @@ class MemoryStore:
                 if limit is None or len(out) < limit:
                     out.append(m)
         return out, total
-
-
-Bucket = Message | dict[str, Message]  # one message, or (once a second shares the key) id -> message, oldest first
-
-
-def _bucket_add(index: dict[Any, Bucket], key: Any, message: Message) -> None:
-    bucket = index.get(key)
-    if bucket is None:
-        index[key] = message
-    elif isinstance(bucket, dict):
-        bucket[message.id] = message
-    elif bucket is not message:
-        index[key] = {bucket.id: bucket, message.id: message}
-
-
-def _bucket_remove(index: dict[Any, Bucket], key: Any, message: Message) -> None:
-    bucket = index.get(key)
-    if bucket is message:
-        del index[key]
-    elif isinstance(bucket, dict) and bucket.get(message.id) is message:
-        del bucket[message.id]
-        if not bucket:
-            del index[key]
-
-
-def _bucket_messages(bucket: Bucket | None) -> Iterable[Message]:
-    if bucket is None:
-        return ()
-    return bucket.values() if isinstance(bucket, dict) else (bucket,)

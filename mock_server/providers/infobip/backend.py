@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ...core import Core, ProviderHooks
+from ...core import Core, ProviderHooks, buckets
 from ...core.callbacks import CallbackRequest
 from ...httputil import url_scheme
 from ...core.lifecycle import Step
@@ -118,7 +118,7 @@ class InfobipBackend:
 
     def _unsave_report(self, entry: "UnreadReport") -> None:
         if self.core.persist.enabled:
-            self.core.persist.delete(f"{NAME}/report/{entry.key}")
+            self.core.persist.delete(f"{NAME}/report/{entry.id}")
 
     def dump(self) -> dict[str, Any]:
         """The scenarios of every account (deliveries and unread reports are written one by one)."""
@@ -408,8 +408,8 @@ class InfobipBackend:
         entry = UnreadReport(delivery.account, self.core.clock.now(), delivery.message.id, delivery)
         self.reports.add(entry)
         if self.core.persist.enabled:
-            self.core.persist.put(f"{NAME}/report/{entry.key}", lambda: [entry.user, entry.at, self._rendered(entry),
-                                                                         entry.key])
+            self.core.persist.put(f"{NAME}/report/{entry.id}", lambda: [entry.user, entry.at, self._rendered(entry),
+                                                                         entry.id])
         if delivery.notify_url:
             self._push(delivery, self._report(delivery, delivery.current))
 
@@ -498,7 +498,7 @@ class UnreadReport:
 
     user: str  # account username
     at: float  # when the final state was reached: pruned 48 h later
-    key: str  # core message id
+    id: str  # core message id
     source: Delivery | dict[str, Any]
 
     @property
@@ -514,47 +514,16 @@ class UnreadReport:
         return self.source.current.channel if isinstance(self.source, Delivery) else self.source["channel"]
 
 
-# An index bucket is the entry itself until a second one shares its key: most bulkIds and every messageId name one
-# report, and a dict per report was ~250 bytes of each stored Infobip message.
-Bucket = UnreadReport | dict[str, UnreadReport]
-
-
-def _bucket_add(index: dict[Any, Bucket], key: Any, entry: UnreadReport) -> None:
-    bucket = index.get(key)
-    if bucket is None:
-        index[key] = entry
-    elif isinstance(bucket, dict):
-        bucket[entry.key] = entry
-    else:
-        index[key] = {bucket.key: bucket, entry.key: entry}  # oldest first, as in a bucket that was always a dict
-
-
-def _bucket_remove(index: dict[Any, Bucket], key: Any, entry: UnreadReport) -> None:
-    bucket = index.get(key)
-    if bucket is entry:
-        del index[key]
-    elif isinstance(bucket, dict):
-        bucket.pop(entry.key, None)
-        if not bucket:
-            del index[key]
-
-
-def _bucket_entries(bucket: Bucket | None) -> Any:
-    if bucket is None:
-        return ()
-    return bucket.values() if isinstance(bucket, dict) else (bucket,)
-
-
 class UnreadReports:
     """Unread final reports in time order, indexed by account, bulkId and messageId, so that a fetch costs what it
-    returns rather than what is stored (100 000 unread reports answer as fast as 100)."""
+    returns rather than what is stored (100 000 unread reports answer as fast as 100); buckets: core/buckets.py."""
 
     def __init__(self) -> None:
         self._all: dict[str, UnreadReport] = {}  # core message id -> entry, oldest first
         # username -> key -> bucket: no (username, key) tuple per report
-        self._by_account: dict[str, Bucket] = {}
-        self._by_bulk: dict[str, dict[str, Bucket]] = {}
-        self._by_message: dict[str, dict[str, Bucket]] = {}
+        self._by_account: dict[str, Any] = {}
+        self._by_bulk: dict[str, dict[str, Any]] = {}
+        self._by_message: dict[str, dict[str, Any]] = {}
 
     def __len__(self) -> int:
         return len(self._all)
@@ -565,20 +534,20 @@ class UnreadReports:
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._all.values())
 
-    def _indexes(self, entry: UnreadReport) -> tuple[tuple[dict[str, Bucket], str], ...]:
+    def _indexes(self, entry: UnreadReport) -> tuple[tuple[dict[str, Any], str], ...]:
         user = entry.user
         return ((self._by_account, user), (self._by_bulk.setdefault(user, {}), entry.bulk_id),
                 (self._by_message.setdefault(user, {}), entry.message_id))
 
     def add(self, entry: UnreadReport) -> None:
-        self._all[entry.key] = entry
+        self._all[entry.id] = entry
         for index, key in self._indexes(entry):
-            _bucket_add(index, key, entry)
+            buckets.add(index, key, entry)
 
     def remove(self, entry: UnreadReport) -> None:
-        self._all.pop(entry.key, None)
+        self._all.pop(entry.id, None)
         for index, key in self._indexes(entry):
-            _bucket_remove(index, key, entry)
+            buckets.remove(index, key, entry)
 
     def expire(self, horizon: float) -> list[UnreadReport]:
         gone = []
@@ -593,11 +562,11 @@ class UnreadReports:
     def take(self, user: str, *, bulk_id: str | None, message_id: str | None, channel: str | None,
              limit: int) -> list[UnreadReport]:
         if message_id is not None:
-            candidates = _bucket_entries(self._by_message.get(user, {}).get(message_id))
+            candidates = buckets.items(self._by_message.get(user, {}).get(message_id))
         elif bulk_id is not None:
-            candidates = _bucket_entries(self._by_bulk.get(user, {}).get(bulk_id))
+            candidates = buckets.items(self._by_bulk.get(user, {}).get(bulk_id))
         else:
-            candidates = _bucket_entries(self._by_account.get(user))
+            candidates = buckets.items(self._by_account.get(user))
         taken = []
         for entry in candidates:
             if (bulk_id is None or entry.bulk_id == bulk_id) and (channel is None or entry.channel == channel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from ...core.lifecycle import Step, plan_for

@@ -143,3 +143,27 @@ def test_phone_forms():
 
 def test_iso_utc_milliseconds():
     assert iso_utc(0.25) == "1970-01-01T00:00:00.250Z"
+
+
+def test_index_buckets_hold_the_item_until_a_key_is_shared_and_keep_insertion_order() -> None:
+    from types import SimpleNamespace
+
+    from mock_server.core import buckets
+
+    a, b, c = (SimpleNamespace(id=name) for name in "abc")
+    index: dict[str, object] = {}
+    buckets.add(index, "k", a)
+    buckets.add(index, "k", a)  # the same item twice is one entry
+    assert index == {"k": a} and list(buckets.items(index["k"])) == [a]
+    buckets.add(index, "k", b)
+    buckets.add(index, "k", c)
+    assert list(buckets.items(index["k"])) == [a, b, c]
+    buckets.remove(index, "k", b)
+    buckets.remove(index, "k", SimpleNamespace(id="a"))  # another object with a's id is not a
+    assert list(buckets.items(index["k"])) == [a, c]
+    buckets.remove(index, "k", a)
+    buckets.remove(index, "k", c)
+    assert index == {} and list(buckets.items(index.get("k"))) == []
+    buckets.add(index, "solo", a)
+    buckets.remove(index, "solo", a)
+    assert index == {}

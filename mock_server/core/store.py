@@ -44,6 +44,9 @@ class MemoryStore:
         self._by_id[message.id] = message
         if self.max_messages:
             self._order.append(message)
+            if len(self._order) > 2 * len(self._by_id) + 1024:
+                # Messages removed other than by eviction leave stale entries; never let them outgrow the store.
+                self._order = deque(m for m in self._order if self._by_id.get(m.id) is m)
         message.seq = self._next
         self._next += 1
         self._by_provider_id.setdefault(message.provider, {}).setdefault(message.provider_id, message)
@@ -61,7 +64,7 @@ class MemoryStore:
         # (bench/profile.py esms_100).
         order, by_id = self._order, self._by_id
         while order and by_id.get(order[0].id) is not order[0]:
-            order.popleft()  # removed since by other means (a delete through the control API)
+            order.popleft()  # removed since by other means (MemoryStore.remove)
         index = 0
         victim = order[0]
         for i, message in enumerate(order):

@@ -167,3 +167,30 @@ def test_index_buckets_hold_the_item_until_a_key_is_shared_and_keep_insertion_or
     buckets.add(index, "solo", a)
     buckets.remove(index, "solo", a)
     assert index == {}
+
+
+def test_bounded_store_evicts_oldest_final_first_and_forgets_removed_messages() -> None:
+    from mock_server.core.models import Message, Status
+    from mock_server.core.store import MemoryStore
+
+    evicted: list[str] = []
+    store = MemoryStore(max_messages=3, on_evict=lambda m: evicted.append(m.id))
+
+    def message(n: int, status: Status = Status.DELIVERED) -> Message:
+        m = Message(id=f"m{n}", provider="esms", provider_id=f"s{n}", account="k", phone=f"09{n:08d}",
+                    phone_intl=f"849{n:08d}", channel="viber", content={}, created_at=float(n))
+        m.status = status
+        return m
+
+    store.add(message(0, Status.SENT))  # under way: kept while a final one is older than the newcomer
+    for n in range(1, 4):
+        store.add(message(n))
+    assert evicted == ["m1"] and [m.id for m in store.all()] == ["m0", "m2", "m3"]
+    for n in range(4, 5000):  # removed other than by eviction: the eviction order is compacted, not grown
+        m = message(n)
+        store.add(m)
+        store.remove(m)
+    assert len(store._order) <= 2 * len(store) + 1024
+    store.add(message(5000))
+    assert evicted[-1] == "m2" and [m.id for m in store.all()] == ["m0", "m3", "m5000"]
+    assert store.by_provider_id("esms", "s2") is None and store.by_provider_id("esms", "s3").id == "m3"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
 import re
 from typing import Any
+
+from tests.rawhttp import raw_request
 
 SEED_AUTH = {"Authorization": "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="}  # Aladdin:open sesame, as printed on the page
 EMPTY_AUTH = {"Authorization": "Basic " + base64.b64encode(b"user:pass").decode()}  # an account with no scenarios
@@ -451,18 +452,6 @@ async def test_bad_query_parameters_are_400(mock_client):
 # --- absolute-form request lines (the official Python client) --------------------------------------------------------
 
 
-async def raw_request(client: Any, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    writer.write(request)
-    await writer.drain()
-    data = await reader.read()
-    writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    return int(lines[0].split()[1]), headers, body
-
-
 async def test_absolute_form_request_lines_route(mock_client, advance):
     host = f"{mock_client.server.host}:{mock_client.server.port}"
     body = json.dumps(advanced(destinations=[{"messageId": "ABS-1", "to": {"phoneNumber": "41793026727"}}])).encode()
@@ -471,7 +460,7 @@ async def test_absolute_form_request_lines_route(mock_client, advance):
         "Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\nContent-Type: application/json\r\n"
         f"Accept: application/json\r\nUser-Agent: Python-Client-Library\r\nContent-Length: {len(body)}\r\n"
         "Connection: close\r\n\r\n").encode() + body)
-    assert status == 200 and headers["Content-Type"] == CT
+    assert status == 200 and headers["content-type"] == CT
     assert json.loads(answer)["messages"][0]["messageId"] == "ABS-1"
     await advance(1)
     # a GET carrying Content-Type: application/json and no body, in absolute form, with a query

@@ -19,6 +19,7 @@ import pytest
 
 from mock_server.providers.nxcloud.signing import sign_headers
 from mock_server.resources import schemas_dir
+from tests.rawhttp import raw_request
 
 ES = "/MainService.svc/json/"
 IB_AUTH = {"Authorization": "App INFOBIP_SANDBOX_API_KEY"}
@@ -512,22 +513,6 @@ async def test_infobip_logs_hostile_queries(mock_client, seeded, query):
 
 
 # --- headers: injection attempts and bytes that are not text --------------------------------------------------------
-
-
-async def raw_request(client: Any, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send bytes exactly as given (no client normalising paths or refusing headers); the status, headers, body."""
-    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    writer.write(request)
-    await writer.drain()
-    data = await reader.read()
-    writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(lines[0].split()[1]), headers, body
 
 
 def http(method: str, target: str, *headers: str, body: bytes = b"") -> bytes:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 
 from aiohttp import web
+
+from loopback import serve_until_stopped  # bench/ is the script's own directory
 
 # The mock's success answers, byte for byte in shape (the ids are fixed here).
 ESMS = b'{"CodeResult":"100","CountRegenerate":0,"SMSID":"d8e0f1f0702544b2acb456ca9ccfd111250"}'
@@ -44,21 +45,6 @@ def create_app() -> web.Application:
     return app
 
 
-async def serve(port: int, use_uvloop: bool) -> None:
-    runner = web.AppRunner(create_app(), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
-    print(f"listening on http://127.0.0.1:{sockets[0].getsockname()[1]}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, default=0)
@@ -68,7 +54,7 @@ def main() -> None:
         import uvloop
 
         uvloop.install()
-    asyncio.run(serve(args.port, args.uvloop))
+    asyncio.run(serve_until_stopped(create_app(), args.port))
 
 
 if __name__ == "__main__":

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import time
 from collections import Counter
 
 from aiohttp import web
+
+from loopback import serve_until_stopped  # bench/ is the script's own directory
 
 counts: Counter[str] = Counter()
 first_last: dict[str, float] = {}
@@ -33,22 +34,11 @@ async def handle(request: web.Request) -> web.Response:
     return web.Response(text="OK")
 
 
-async def serve() -> None:
+def create_app() -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    print(f"listening on http://127.0.0.1:{port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    return app
 
 
 if __name__ == "__main__":
-    asyncio.run(serve())
+    asyncio.run(serve_until_stopped(create_app()))

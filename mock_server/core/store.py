@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 from . import buckets
 from .models import Message, Status
-from .phones import phone_keys
+from .phones import digits, international
 
 
 class MemoryStore:
@@ -33,7 +33,7 @@ class MemoryStore:
         self._by_id: dict[str, Message] = {}  # our id -> message, in insertion order (oldest first)
         self._by_provider_id: dict[str, dict[str, Message]] = {}  # provider -> provider_id -> first such message
         self._by_batch: dict[tuple[str, str], Any] = {}  # (provider, batch) -> the message(s)
-        self._by_phone: dict[str, Any] = {}  # any form of the phone -> the message(s)
+        self._by_phone: dict[str, Any] = {}  # the international form of the phone -> the message(s)
         self._next = 0
         self._order: deque[Message] = deque()  # insertion order, for eviction (kept only when bounded)
 
@@ -49,11 +49,13 @@ class MemoryStore:
                 self._order = deque(m for m in self._order if self._by_id.get(m.id) is m)
         message.seq = self._next
         self._next += 1
-        self._by_provider_id.setdefault(message.provider, {}).setdefault(message.provider_id, message)
+        ids = self._by_provider_id.get(message.provider)
+        if ids is None:
+            ids = self._by_provider_id[message.provider] = {}
+        ids.setdefault(message.provider_id, message)
         if message.batch_id:
             buckets.add(self._by_batch, (message.provider, message.batch_id), message)
-        for key in phone_keys(message.phone):
-            buckets.add(self._by_phone, key, message)
+        buckets.add(self._by_phone, message.phone_intl or message.phone, message)
         if self.max_messages and len(self._by_id) > self.max_messages:
             self._evict()
 
@@ -63,21 +65,30 @@ class MemoryStore:
         # front until it is rebuilt, and skipping them was 16 % of a 100-phone eSMS send once the cap was reached
         # (bench/profile.py esms_100).
         order, by_id = self._order, self._by_id
-        while order and by_id.get(order[0].id) is not order[0]:
-            order.popleft()  # removed since by other means (MemoryStore.remove)
-        index = 0
-        victim = order[0]
-        for i, message in enumerate(order):
-            if message.status.final and by_id.get(message.id) is message:
-                index, victim = i, message
+        while order:
+            head = order[0]
+            if by_id.get(head.id) is not head:
+                order.popleft()  # removed since by other means (MemoryStore.remove)
+            elif head.status.final:
+                victim = order.popleft()  # the usual case: the oldest message is final
                 break
-        if index == 0:
-            order.popleft()
+            else:
+                victim = self._oldest_final() or order.popleft()  # an older message is still under way: rare
+                break
         else:
-            del order[index]  # an older message is still under way: rare, and O(n) as the dict scan was
+            return
         self.remove(victim)
         self.evicted += 1
         self._on_evict(victim)
+
+    def _oldest_final(self) -> Message | None:
+        """Take the oldest final message out of the eviction order (O(n), as the dict scan was; rare)."""
+        by_id = self._by_id
+        for i, message in enumerate(self._order):
+            if message.status.final and by_id.get(message.id) is message:
+                del self._order[i]
+                return message
+        return None
 
     def remove(self, message: Message) -> None:
         if self._by_id.get(message.id) is message:
@@ -87,8 +98,7 @@ class MemoryStore:
             del ids[message.provider_id]
         if message.batch_id:
             buckets.remove(self._by_batch, (message.provider, message.batch_id), message)
-        for key in phone_keys(message.phone):
-            buckets.remove(self._by_phone, key, message)
+        buckets.remove(self._by_phone, message.phone_intl or message.phone, message)
 
     def get(self, message_id: str) -> Message | None:
         return self._by_id.get(message_id)
@@ -119,8 +129,11 @@ class MemoryStore:
             newest = reversed(self._by_id.values())
             return list(newest if limit is None else islice(newest, limit)), len(self._by_id)
         if phone is not None:
+            # A phone is indexed once, by its international form (one key, not one per form: issue 8); a search
+            # looks under the international form and the bare digits of what it was given, which finds every
+            # message phone_keys() would match (international() is a function of the digits).
             seen: dict[str, Message] = {}
-            for key in phone_keys(phone):
+            for key in {international(phone) or phone, digits(phone)} - {""}:
                 seen.update((m.id, m) for m in buckets.items(self._by_phone.get(key)))
             source = sorted(seen.values(), key=lambda m: m.seq, reverse=True)
         else:

@@ -132,6 +132,9 @@ class CallbackDispatcher:
         self._tasks.clear()
         self.attempts: deque[CallbackAttempt] = deque(maxlen=self._log_size)  # every try, oldest first
         self.owed: dict[str, tuple[CallbackRequest, int]] = {}  # series -> (request, next try): not finished yet
+        # message id -> its owed series: an evicted message's callbacks are found without walking every owed one
+        # (a store at its cap evicts a message per message sent, and a receiver that is down lets `owed` grow).
+        self._owed_by_message: dict[str, list[str]] = {}
         self._ids = itertools.count(1)
         self._series = itertools.count(1)
 
@@ -167,9 +170,14 @@ class CallbackDispatcher:
         self._spawn(request, 1, series)
 
     def _owe(self, series: str, request: CallbackRequest, attempt: int) -> None:
-        self.owed[series] = (request, attempt)
+        self._add_owed(series, request, attempt)
         if self.persist is not None:
             self.persist.put(f"callback/{series}", {"request": request.to_record(), "attempt": attempt})
+
+    def _add_owed(self, series: str, request: CallbackRequest, attempt: int) -> None:
+        if series not in self.owed and request.message_id is not None:
+            self._owed_by_message.setdefault(request.message_id, []).append(series)
+        self.owed[series] = (request, attempt)
 
     def _retry(self, _due: float, series: str) -> None:
         owed = self.owed.get(series)
@@ -189,17 +197,30 @@ class CallbackDispatcher:
 
     def forget_message(self, message_id: str) -> None:
         """A message was cleared or evicted: what is still owed for it is not sent (retries included)."""
-        for series in [s for s, (req, _) in self.owed.items() if req.message_id == message_id]:
-            del self.owed[series]
-            if self.persist is not None:
-                self.persist.delete(f"callback/{series}")
+        for series in self._owed_by_message.pop(message_id, ()):
+            self._settle(series)
+
+    def _settle(self, series: str) -> None:
+        """Nothing more is owed for `series` (delivered, given up, or its message is gone)."""
+        owed = self.owed.pop(series, None)
+        if owed is None:
+            return
+        message_id = owed[0].message_id
+        others = self._owed_by_message.get(message_id) if message_id is not None else None
+        if others is not None:
+            if series in others:
+                others.remove(series)
+            if not others:
+                del self._owed_by_message[message_id]
+        if self.persist is not None:
+            self.persist.delete(f"callback/{series}")
 
     def restore(self, counters: dict[str, int], owed: dict[str, dict[str, Any]], retrying: set[str]) -> None:
         """After a restart: owed callbacks come back; those not waiting for a retry job are sent again at once."""
         self._ids = itertools.count(counters.get("ids", 0) + 1)
         self._series = itertools.count(counters.get("series", 0) + 1)
         for series, rec in owed.items():
-            self.owed[series] = (CallbackRequest.from_record(rec["request"]), int(rec["attempt"]))
+            self._add_owed(series, CallbackRequest.from_record(rec["request"]), int(rec["attempt"]))
         self._resend = [s for s in self.owed if s not in retrying]
 
     def restore_log(self, attempts: list[CallbackAttempt]) -> None:
@@ -268,9 +289,7 @@ class CallbackDispatcher:
         if give_up:
             record.error = (record.error or f"HTTP {record.status}") + f"; gave up after {attempt} attempt(s)"
         if record.final:
-            self.owed.pop(series, None)
-            if self.persist is not None:
-                self.persist.delete(f"callback/{series}")
+            self._settle(series)
         else:
             self._owe(series, request, attempt + 1)
             self.scheduler.after(self.backoff(request.provider, attempt), "callback.retry", series)

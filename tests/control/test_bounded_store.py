@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -33,3 +34,26 @@ async def test_oldest_final_messages_are_evicted_first(mock_client, advance):
     await advance(600)  # the evicted slow message's remaining step finds nothing to do
     _, health = await get(mock_client, "/_mock/health")
     assert health["counts"]["evicted"] == 3 and health["counts"]["messages"] == 3
+
+
+async def test_an_evicted_message_owes_no_more_callbacks_and_the_others_still_do(mock_client, callback_receiver,
+                                                                                 advance, callback_attempts):
+    callback_receiver.respond_with(*[503] * 20)  # every try fails, so both callbacks stay owed, retrying
+    await send(mock_client, "0901255500", CallbackUrl=callback_receiver.url + "/first")
+    await send(mock_client, "0911255500", CallbackUrl=callback_receiver.url + "/second")
+    await advance(1)  # both final: one callback each, both answered 503
+    await callback_attempts(2)
+    _, health = await get(mock_client, "/_mock/health")
+    assert health["counts"]["callbacks_pending"] == 2
+    await send(mock_client, "0921255500")
+    await send(mock_client, "0931255500")  # a fourth message: the oldest final one (the first) is evicted
+    _, health = await get(mock_client, "/_mock/health")
+    assert health["counts"]["evicted"] == 1 and health["counts"]["callbacks_pending"] == 1
+    for tried in range(3, 7):  # the second message's 4 retries (each is scheduled once the try before it failed)
+        await advance(60)
+        attempts = await callback_attempts(tried)
+    await advance(60)
+    paths = [urlsplit(a["url"]).path.rsplit("/", 1)[1] for a in attempts]
+    assert paths.count("first") == 1 and paths.count("second") == 5
+    _, health = await get(mock_client, "/_mock/health")
+    assert health["counts"]["callbacks_pending"] == 0

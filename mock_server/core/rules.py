@@ -195,7 +195,7 @@ class Outcomes:
                 elif pending is not None:
                     pending[rule.id] = pending.get(rule.id, 0) + 1
                 return decision
-        magic = MAGIC_NUMBERS.get(last5(international(phone)))
+        magic = MAGIC_NUMBERS.get(international(phone)[-5:])  # already digits: last5() would strip them again
         if magic:
             return _magic_decision(magic, last5(phone))
         if self.mix:

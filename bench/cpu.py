@@ -1,6 +1,6 @@
 """Server CPU per request: how many microseconds of the server process's CPU time one request costs (issue 8).
 
-    python bench/cpu.py                 # baseline, eSMS 1 phone without and with a CallbackUrl
+    python bench/cpu.py                 # baseline, eSMS 1 phone without and with a CallbackUrl, eSMS 100 phones
     python bench/cpu.py esms_cb         # one of them
 
 On a shared machine requests/s moves with the neighbours; CPU time per request (utime + stime from /proc/PID/stat,
@@ -36,7 +36,8 @@ def main() -> None:
         try:
             cases = [("baseline", base, lambda: run.esms_requests(1, None)),
                      ("esms_nocb", mock, lambda: run.esms_requests(1, None)),
-                     ("esms_cb", mock, lambda: run.esms_requests(1, f"{receiver.url}/esms"))]
+                     ("esms_cb", mock, lambda: run.esms_requests(1, f"{receiver.url}/esms")),
+                     ("esms_100", mock, lambda: run.esms_requests(100, None, count=16))]
             for name, server, make in cases:
                 if wanted and name not in wanted:
                     continue

@@ -6,7 +6,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..settings import Settings
 from .callbacks import CallbackDispatcher
@@ -126,12 +126,7 @@ class Core:
     def accept(self, message: Message, decision: Decision, *, validity: float | None = None,
                start: bool = True, base: float | None = None) -> None:
         """Store an accepted message and schedule its lifecycle for the decided outcome (from `base`, default now)."""
-        message.history.append(StatusChange(Status.ACCEPTED, message.created_at, detail=decision.source))
-        message.meta.setdefault("outcome", decision.outcome)
-        self.store.add(message)
-        self.persist.put_message(message)
-        if self.events.active:
-            self.events.publish(MESSAGE_CREATED, message.to_json())
+        self._store_accepted(((message, decision),))
         if start:
             self._schedule(self._plan(decision.outcome, validity), base, "core.step", message.id)
 
@@ -139,12 +134,24 @@ class Core:
         """Store the messages of one request and schedule their lifecycles together: messages with the same outcome
         share one job per step, so a 100-phone send schedules two jobs instead of two hundred (the scheduler's heap
         was a quarter of a 100-phone eSMS send's time: bench/profile.py esms_100)."""
+        self._store_accepted(accepted)
         groups: dict[str, list[str]] = {}
         for message, decision in accepted:
-            self.accept(message, decision, start=False)
             groups.setdefault(decision.outcome, []).append(message.id)
         for outcome, ids in groups.items():
             self._schedule(self._plan(outcome), base, "core.steps", ids)
+
+    def _store_accepted(self, accepted: Iterable[tuple[Message, Decision]]) -> None:
+        add, events = self.store.add, self.events
+        put = self.persist.put_message if self.persist.enabled else None
+        for message, decision in accepted:
+            message.history.append(StatusChange(Status.ACCEPTED, message.created_at, detail=decision.source))
+            message.meta.setdefault("outcome", decision.outcome)
+            add(message)
+            if put is not None:
+                put(message)
+            if events.active:
+                events.publish(MESSAGE_CREATED, message.to_json())
 
     def _plan(self, outcome: str, validity: float | None = None) -> list[Step]:
         timing = self.settings.timing
@@ -163,11 +170,11 @@ class Core:
         # One status-change record serves the whole group (records are never changed once made): a 100-phone send
         # makes two of them per step, not two hundred (bench/cpu.py esms_100).
         change = StatusChange(STATUS_BY_VALUE[status], at, detail=detail)
-        get = self.store.get
+        get, record, due = self.store.get, self._record, self._due
         for message_id in message_ids:
             message = get(message_id)
-            if message is not None and self._due(message, change.status):
-                self._record(message, change)
+            if message is not None and due(message, change.status):
+                record(message, change)
 
     def _step(self, at: float, message_id: str, status: str, detail: str | None) -> None:
         message = self.store.get(message_id)
@@ -192,7 +199,8 @@ class Core:
     def _record(self, message: Message, change: StatusChange) -> None:
         message.status = change.status
         message.history.append(change)
-        self.persist.put_message(message)
+        if self.persist.enabled:
+            self.persist.put_message(message)
         if self.events.active:
             self.events.publish(MESSAGE_UPDATED, message.to_json())
         hooks = self.providers.get(message.provider)
@@ -229,7 +237,8 @@ class Core:
         self.persist.put_message(message)
 
     def _evicted(self, message: Message) -> None:
-        self.persist.delete_message(message.id)
+        if self.persist.enabled:
+            self.persist.delete_message(message.id)
         self.callbacks.forget_message(message.id)
         hooks = self.providers.get(message.provider)
         if hooks is not None and hooks.forget is not None:

@@ -1,7 +1,10 @@
 """Server CPU per request: how many microseconds of the server process's CPU time one request costs (issue 8).
 
-    python bench/cpu.py                 # baseline, eSMS 1 phone without and with a CallbackUrl, eSMS 100 phones
+    python bench/cpu.py                 # every case: floor, baseline, esms_nocb, esms_cb, esms_100
     python bench/cpu.py esms_cb         # one of them
+
+floor: the baseline's answer without aiohttp (bench/floor.py); baseline: bench/baseline.py; esms_nocb / esms_cb: a
+1-phone eSMS send without / with a CallbackUrl at bench/receiver.py; esms_100: 100 phones, no CallbackUrl.
 
 On a shared machine requests/s moves with the neighbours; CPU time per request (utime + stime from /proc/PID/stat,
 divided by the requests answered) moves much less, and it is what a ratio against the baseline comes down to when the
@@ -32,9 +35,12 @@ def main() -> None:
         load = run.Load("wrk" if run.shutil.which("wrk") else "python", 32, Path(tmp))
         receiver = run.Server("receiver", [sys.executable, str(run.BENCH / "receiver.py")])
         mock, base = run.mock_server(), run.baseline_server()
+        # The same answer without aiohttp (bench/floor.py): what its request machinery costs of the baseline's total.
+        floor = run.Server("floor", [sys.executable, str(run.BENCH / "floor.py"), "--port", "0"])
         bench = run.Bench(run.parse_args([]), Path(tmp))
         try:
-            cases = [("baseline", base, lambda: run.esms_requests(1, None)),
+            cases = [("floor", floor, lambda: run.esms_requests(1, None)),
+                     ("baseline", base, lambda: run.esms_requests(1, None)),
                      ("esms_nocb", mock, lambda: run.esms_requests(1, None)),
                      ("esms_cb", mock, lambda: run.esms_requests(1, f"{receiver.url}/esms")),
                      ("esms_100", mock, lambda: run.esms_requests(100, None, count=16))]
@@ -52,6 +58,7 @@ def main() -> None:
         finally:
             mock.stop()
             base.stop()
+            floor.stop()
             receiver.stop()
 
 

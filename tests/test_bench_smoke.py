@@ -1,10 +1,12 @@
-"""The benchmark harness runs end to end in its tiny mode and writes a well-formed result file (bench/run.py).
+"""The benchmark harness runs end to end in its tiny mode and writes a well-formed result file (bench/run.py); the
+floor server bench/cpu.py compares the baseline with answers like the baseline.
 
 Only the shape is checked, never a number: benchmarks are not tests, and a slow machine must not fail the suite.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import sys
@@ -31,3 +33,23 @@ def test_bench_smoke_writes_a_well_formed_result(tmp_path: Path) -> None:
         assert scenario[side]["requests"] > 0 and len(scenario["rounds"][side]) == 1
     assert isinstance(scenario["ratio"], float)
     assert "ratio" in proc.stdout and "esms_1" in proc.stdout
+
+
+def test_bench_floor_answers_the_baselines_esms_answer_on_a_kept_alive_connection() -> None:
+    with subprocess.Popen([sys.executable, str(ROOT / "bench" / "floor.py"), "--port", "0"], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        try:
+            line = proc.stdout.readline() if proc.stdout else ""
+            assert line.startswith("listening on http://127.0.0.1:"), line
+            conn = http.client.HTTPConnection("127.0.0.1", int(line.rsplit(":", 1)[1]), timeout=10)
+            for body in (b'{"Phones":["0901255500"]}', b"{}"):
+                conn.request("POST", "/MainService.svc/json/Send_Multiple_Sms_OTT/", body=body,
+                             headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                assert resp.status == 200 and resp.getheader("Content-Type") == "application/json; charset=utf-8"
+                assert resp.read() == (b'{"CodeResult":"100","CountRegenerate":0,'
+                                       b'"SMSID":"d8e0f1f0702544b2acb456ca9ccfd111250"}')
+            conn.close()
+        finally:
+            proc.terminate()
+        assert proc.wait(timeout=10) == 0

@@ -197,6 +197,8 @@ class Core:
         return change
 
     def _record(self, message: Message, change: StatusChange) -> None:
+        if change.status.final and not message.status.final:
+            self.store.finalized(message)  # the store evicts final messages first, oldest first
         message.status = change.status
         message.history.append(change)
         if self.persist.enabled:

@@ -190,7 +190,35 @@ def test_bounded_store_evicts_oldest_final_first_and_forgets_removed_messages() 
         m = message(n)
         store.add(m)
         store.remove(m)
-    assert len(store._order) <= 2 * len(store) + 1024
+    assert len(store._order) + len(store._finals) + len(store._late) <= 4 * len(store) + 1024
     store.add(message(5000))
     assert evicted[-1] == "m2" and [m.id for m in store.all()] == ["m0", "m3", "m5000"]
     assert store.by_provider_id("esms", "s2") is None and store.by_provider_id("esms", "s3").id == "m3"
+
+
+def test_bounded_store_evicts_by_age_when_messages_finish_out_of_order_and_the_oldest_of_all_when_none_is_final():
+    from mock_server.core.models import Message, Status
+    from mock_server.core.store import MemoryStore
+
+    evicted: list[str] = []
+    store = MemoryStore(max_messages=3, on_evict=lambda m: evicted.append(m.id))
+
+    def message(n: int) -> Message:
+        m = Message(id=f"m{n}", provider="esms", provider_id=f"s{n}", account="k", phone=f"09{n:08d}",
+                    phone_intl=f"849{n:08d}", channel="viber", content={}, created_at=float(n), status=Status.SENT)
+        store.add(m)
+        return m
+
+    def finish(m: Message) -> None:  # as Core._record does
+        store.finalized(m)
+        m.status = Status.DELIVERED
+
+    m0, _m1, m2 = message(0), message(1), message(2)
+    finish(m2)
+    finish(m0)  # finished after a younger message: still the oldest final one
+    message(3)
+    assert evicted == ["m0"]
+    message(4)
+    assert evicted == ["m0", "m2"]
+    message(5)  # m1, m3, m4 are all under way: the oldest of all goes
+    assert evicted == ["m0", "m2", "m1"] and [m.id for m in store.all()] == ["m3", "m4", "m5"]

@@ -304,6 +304,21 @@ async def test_one_callback_per_phone_with_running_totals(mock_client, callback_
     assert by_phone["0981255501"]["telcoid"] == "1"
 
 
+async def test_phones_with_the_same_outcome_each_get_their_callback(mock_client, callback_receiver, advance):
+    # The phones of a request with one outcome share their stored meta; marking one callback sent must not mark
+    # the other's.
+    _, body, _ = await send(mock_client, viber(Phones=["0901255500", "0911255500"], CallbackUrl=callback_receiver.url))
+    await advance(1)
+    hits = await callback_receiver.wait_for(2)
+    assert sorted(h.params["phonenumber"] for h in hits) == ["0901255500", "0911255500"]
+    listed = (await (await mock_client.get("/_mock/messages")).json())["items"]
+    assert [(m["phone"], m["status"], m["meta"]["callback_sent"], m["meta"]["outcome"]) for m in listed] == [
+        ("0911255500", "delivered", True, "delivered"), ("0901255500", "delivered", True, "delivered")]
+    await send(mock_client, viber(Phones=["0921255500"]))
+    newest = (await (await mock_client.get("/_mock/messages", params={"limit": 1})).json())["items"][0]
+    assert "callback_sent" not in newest["meta"] and newest["meta"]["callback_url"] == ""
+
+
 async def test_callback_retried_on_503_with_backoff_on_the_mock_clock(mock_client, callback_receiver, advance, callback_attempts):
     callback_receiver.respond_with(503, 500)
     await send(mock_client, viber(CallbackUrl=callback_receiver.url))

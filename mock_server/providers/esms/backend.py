@@ -100,10 +100,12 @@ class EsmsBackend:
         url = message.meta.get("callback_url", "")
         if not url:
             return
-        message.meta["callback_sent"] = True
+        # The phones of one request share their meta dict (routes.submit): this message gets its own copy.
         if url_scheme(url) not in ("http", "https"):
-            message.meta["callback_skipped"] = f"CallbackUrl {url!r} is not an http(s) URL"
+            message.meta = {**message.meta, "callback_sent": True,
+                            "callback_skipped": f"CallbackUrl {url!r} is not an http(s) URL"}
             return
+        message.meta = {**message.meta, "callback_sent": True}
         batch = self.core.store.batch(NAME, message.batch_id or "")
         self.core.callbacks.enqueue(
             CallbackRequest(

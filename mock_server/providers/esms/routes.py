@@ -169,9 +169,16 @@ async def submit(request: web.Request, fields: dict[str, str], phones: list[str]
         backend.remember_request(account, request_id)
     masked = {**raw, "SecretKey": "***"} if isinstance(raw, dict) and "SecretKey" in raw else raw
     accepted = []
-    # What every phone of the request shares is worked out once (a 100-phone send: bench/cpu.py esms_100).
+    # What every phone of the request shares is worked out once (a 100-phone send: bench/cpu.py esms_100), and the
+    # phones with the same outcome share one meta dict (~300 bytes a message less; EsmsBackend.on_status copies it
+    # before it marks one message's callback as sent).
     price, callback_url, now = str(backend.price), fields.get("CallbackUrl", ""), core.clock.now()
+    metas: dict[str, dict[str, Any]] = {}
     for phone, decision in zip(phones, decisions):
+        meta = metas.get(decision.outcome)
+        if meta is None:
+            meta = metas[decision.outcome] = {"brandname": brandname, "layout": layout, "request_id": request_id,
+                                              "price": price, "callback_url": callback_url}
         message = core.new_message(
             provider=NAME,
             provider_id=smsid,
@@ -180,8 +187,7 @@ async def submit(request: web.Request, fields: dict[str, str], phones: list[str]
             channel="viber",
             content=content,
             batch_id=smsid,
-            meta={"brandname": brandname, "layout": layout, "request_id": request_id, "price": price,
-                  "callback_url": callback_url},
+            meta=meta,
             raw_request=masked,
             created_at=now,
         )

@@ -144,8 +144,13 @@ class Core:
     def _store_accepted(self, accepted: Iterable[tuple[Message, Decision]]) -> None:
         add, events = self.store.add, self.events
         put = self.persist.put_message if self.persist.enabled else None
+        changes: dict[tuple[float, str], StatusChange] = {}  # one record per time and reason (never changed once made)
         for message, decision in accepted:
-            message.history.append(StatusChange(Status.ACCEPTED, message.created_at, detail=decision.source))
+            change = changes.get((message.created_at, decision.source))
+            if change is None:
+                change = changes[message.created_at, decision.source] = StatusChange(
+                    Status.ACCEPTED, message.created_at, detail=decision.source)
+            message.history.append(change)
             message.meta.setdefault("outcome", decision.outcome)
             add(message)
             if put is not None:

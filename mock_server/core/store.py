@@ -51,6 +51,7 @@ class MemoryStore:
         self._order: deque[Message] = deque()
         self._finals: deque[Message] = deque()  # final messages in the order they became final, ages increasing
         self._late: list[tuple[int, Message]] = []  # heap by age: final messages that finished after a younger one
+        self._finals_top = -1  # the age of the youngest message ever put in _finals (entries may be gone since)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -80,10 +81,11 @@ class MemoryStore:
         """A stored message has just reached a final state (Core tells; once per message)."""
         if not self.max_messages or message.seq == REMOVED:
             return
-        if self._finals and self._finals[-1].seq > message.seq:
+        if message.seq < self._finals_top:
             heapq.heappush(self._late, (message.seq, message))  # finished after a younger message
         else:
             self._finals.append(message)
+            self._finals_top = message.seq
 
     def _evict(self) -> None:
         victim = self._oldest_final()

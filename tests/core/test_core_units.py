@@ -222,3 +222,11 @@ def test_bounded_store_evicts_by_age_when_messages_finish_out_of_order_and_the_o
     assert evicted == ["m0", "m2"]
     message(5)  # m1, m3, m4 are all under way: the oldest of all goes
     assert evicted == ["m0", "m2", "m1"] and [m.id for m in store.all()] == ["m3", "m4", "m5"]
+    m3, m4, m5 = (store.get(f"m{n}") for n in (3, 4, 5))
+    finish(m4)
+    finish(m5)
+    store.remove(m5)  # the youngest final one leaves other than by eviction
+    finish(m3)  # older than both: taken first all the same
+    message(6)
+    message(7)
+    assert evicted == ["m0", "m2", "m1", "m3"]

@@ -142,6 +142,7 @@ class Core:
             self._schedule(self._plan(outcome), base, "core.steps", ids)
 
     def _store_accepted(self, accepted: Iterable[tuple[Message, Decision]]) -> None:
+        """Record `accepted` on each message, store it and tell listeners; the scheduling is the caller's."""
         add, events = self.store.add, self.events
         put = self.persist.put_message if self.persist.enabled else None
         changes: dict[tuple[float, str], StatusChange] = {}  # one record per time and reason (never changed once made)

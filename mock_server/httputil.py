@@ -88,9 +88,13 @@ def url_scheme(url: str) -> str:
         return ""
 
 
+# Built once: json.dumps() with options builds an encoder per call (~1 µs of every answer and callback body).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(obj: Any) -> str:
     """Compact JSON, non-ASCII kept as is (what the providers send)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(obj)
 
 
 def json_response(obj: Any, *, status: int = 200, headers: dict[str, str] | None = None,

@@ -280,6 +280,19 @@ async def test_logs_are_repeatable_and_filtered(mock_client, advance, mock_clock
     assert [e["messageId"] for e in (await resp.json())["results"]] == ["B", "A"]
 
 
+async def test_logs_by_a_messageid_a_client_gave_twice_list_both(mock_client, advance):
+    # The store indexes the first message of each messageId: a reused one must not hide the second from the logs.
+    for phone, bulk in (("41793026727", "B1"), ("41793026728", "B2"), ("41793026729", "B3")):
+        await post(mock_client, "/omni/1/advanced", advanced(phone, bulkId=bulk, destinations=[
+            {"messageId": "SAME" if bulk != "B2" else "OTHER", "to": {"phoneNumber": phone}}]))
+    await advance(5)
+    entries = await logs(mock_client, messageId="SAME")
+    assert [(e["messageId"], e["bulkId"], e["to"]) for e in entries] == [
+        ("SAME", "B3", "41793026729"), ("SAME", "B1", "41793026727")]
+    assert [e["bulkId"] for e in await logs(mock_client, messageId="OTHER,SAME", to="41793026727")] == ["B1"]
+    assert [e["bulkId"] for e in await logs(mock_client, bulkId="B2,B3", limit=1)] == ["B3"]
+
+
 async def test_rejected_message_is_logged_as_rejected(mock_client):
     await post(mock_client, "/omni/1/advanced", advanced("41793055507"))
     (entry,) = await logs(mock_client, generalStatus="REJECTED")

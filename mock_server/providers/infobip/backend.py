@@ -12,7 +12,7 @@ import base64
 import functools
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from ...core import Core, ProviderHooks, buckets
 from ...core.callbacks import CallbackRequest
@@ -108,6 +108,9 @@ class InfobipBackend:
                              key=str(spec.get("key") or config_key(account.username, i, str(name))))
         self.deliveries: dict[str, Delivery] = {}  # core message id -> its walk through the flow, oldest first
         self.reports = UnreadReports()  # final reports not yet fetched at /omni/1/reports
+        # A client may give a destination the messageId of an earlier one; the store indexes the first message of each
+        # provider id only, so once that happened, logs by messageId walk every delivery instead of using the index.
+        self.ids_reused = False
 
     # --- durability (--store sqlite:PATH) --------------------------------------------------------------------------
 
@@ -143,6 +146,7 @@ class InfobipBackend:
         # Rows come back in key order; reports and deliveries are kept in time order (pruning stops at the first
         # one still inside the 48 h window).
         self.deliveries = dict(sorted(self.deliveries.items(), key=lambda kv: kv[1].message.created_at))
+        self.ids_reused = len({d.message_id for d in self.deliveries.values()}) != len(self.deliveries)
         for row in sorted((r for k, r in rows.items() if k.startswith("report/")), key=lambda r: r[1]):
             user, at, report, key = row
             self.reports.add(UnreadReport(user, at, key, report))
@@ -262,6 +266,8 @@ class InfobipBackend:
         for i, (dest, decision) in enumerate(zip(body["destinations"], decisions)):
             phone = dest["to"]["phoneNumber"]
             message_id = dest.get("messageId") or str(core.uuid())
+            if "messageId" in dest and core.store.by_provider_id(NAME, message_id) is not None:
+                self.ids_reused = True
             message = core.new_message(
                 provider=NAME, provider_id=message_id, account=account.username, phone=phone,
                 channel=_neutral(channel), content=first_content, batch_id=bulk_id,
@@ -461,7 +467,7 @@ class InfobipBackend:
         """Log entries, newest first; repeatable (infobip.md §7)."""
         self._prune()
         out: list[dict[str, Any]] = []
-        for delivery in reversed(self.deliveries.values()):
+        for delivery in self._log_candidates(query):
             if delivery.account != account.username or self.core.store.get(delivery.message.id) is None:
                 continue
             entry = self._log(delivery)
@@ -470,6 +476,23 @@ class InfobipBackend:
                 if len(out) >= query.limit:
                     break
         return out
+
+    def _log_candidates(self, query: "LogQuery") -> Iterable[Delivery]:
+        """The deliveries a logs query can match, newest first. A messageId, bulkId or `to` filter narrows them through
+        the store's indexes, so such a query costs the same at 1 000 and at 1 000 000 messages stored (issue 8);
+        without one, every delivery is walked until `limit` entries match."""
+        store = self.core.store
+        if query.message_ids and not self.ids_reused:
+            messages: Iterable[Message | None] = (store.by_provider_id(NAME, mid) for mid in query.message_ids)
+        elif query.bulk_ids:
+            messages = (m for bulk_id in query.bulk_ids for m in store.batch(NAME, bulk_id))
+        elif query.to:
+            messages = (m for to in query.to for m in store.query(provider=NAME, phone=to)[0])
+        else:
+            return reversed(self.deliveries.values())
+        found = {d.message.id: d for m in messages if m is not None and (d := self.deliveries.get(m.id)) is not None}
+        # The walk's order: deliveries are kept in time order (restored ones sorted by creation), ties as stored.
+        return sorted(found.values(), key=lambda d: (d.message.created_at, d.message.seq), reverse=True)
 
     def _log(self, delivery: Delivery) -> dict[str, Any]:
         attempt = delivery.current

@@ -22,6 +22,11 @@ INFOBIP = (b'{"messages":[{"to":{"phoneNumber":"41793055501"},"status":{"groupId
            b'"messageId":"9b5e1a52-3d5e-4e4e-8a43-7f4c7b3f2a11"}]}')
 NXCLOUD = b'{"code":0,"message":"Success","data":{"requestId":"b81e8e9fcbbb422a813863e903de94bd"}}'
 REPORTS = b'{"results":[]}'
+LOGS = (b'{"results":[{"bulkId":"0f8f4c6f-5b22-4c2a-9d1e-2b7d3c1a9e11","messageId":"bench-known-message",'
+        b'"to":"41790000055500","from":"ViberSender","text":"Bench known","sentAt":"2026-11-25T21:00:00.200+0000",'
+        b'"doneAt":"2026-11-25T21:00:00.700+0000","messageCount":1,"mccMnc":"22801","price":{"pricePerMessage":0.0104,'
+        b'"currency":"EUR"},"status":{"groupId":3,"groupName":"DELIVERED","id":5,"name":"DELIVERED_TO_HANDSET",'
+        b'"description":"Message delivered to handset"},"channel":"VIBER"}]}')
 OK = b"OK"
 
 
@@ -40,6 +45,7 @@ def create_app() -> web.Application:
     app.router.add_post("/MainService.svc/json/Send_Multiple_Sms_OTT/", canned(ESMS))
     app.router.add_post("/omni/1/advanced", canned(INFOBIP))
     app.router.add_get("/omni/1/reports", canned(REPORTS))
+    app.router.add_get("/omni/1/logs", canned(LOGS))
     app.router.add_post("/api/viber/mt", canned(NXCLOUD))
     app.router.add_get("/_mock/health", canned(b'{"status":"ok"}'))
     return app

@@ -53,11 +53,12 @@ Request = dict[str, Any]  # {"method", "path", "headers", "body"}
 class Server:
     """A subprocess that prints `listening on http://127.0.0.1:PORT` once it accepts connections."""
 
-    def __init__(self, name: str, argv: list[str], timeout: float = 20.0) -> None:
+    def __init__(self, name: str, argv: list[str], timeout: float = 20.0, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.log = tempfile.TemporaryFile()
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(argv, cwd=SERVER_ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.proc = subprocess.Popen(argv, cwd=SERVER_ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                     env={**os.environ, **env} if env else None)
         deadline = time.monotonic() + timeout
         line = ""
         while time.monotonic() < deadline:
@@ -90,10 +91,11 @@ class Server:
 UVLOOP = False  # --uvloop: both the mock and the baseline run on uvloop, so the ratio stays fair
 
 
-def mock_server() -> Server:
+def mock_server(max_messages: int | None = None) -> Server:
     return Server("mock", [sys.executable, "-m", "mock_server", "--port", "0", "--seed", "1",
                            "--config", str(BENCH / "bench.toml"), "--log-level", "WARNING"]
-                  + (["--loop", "uvloop"] if UVLOOP else []))
+                  + (["--loop", "uvloop"] if UVLOOP else []),
+                  env={"MOCK_SERVER_MAX_MESSAGES": str(max_messages)} if max_messages else None)
 
 
 def baseline_server() -> Server:
@@ -192,8 +194,13 @@ def nxcloud_requests(count: int = 64) -> list[Request]:
 
 REPORTS_REQUEST = [{"method": "GET", "path": "/omni/1/reports?bulkId=bench-no-such-bulk&limit=50",
                     "headers": INFOBIP_AUTH, "body": ""}]
+# A message query that finds something: the log entry of the first message stored (the oldest, at every size).
+KNOWN_MESSAGE_ID = "bench-known-message"
+LOGS_REQUEST = [{"method": "GET", "path": f"/omni/1/logs?messageId={KNOWN_MESSAGE_ID}&limit=1",
+                 "headers": INFOBIP_AUTH, "body": ""}]
 MARKERS = {"esms_1": '"CodeResult":"100"', "esms_100": '"CodeResult":"100"', "infobip": '"messageId"',
-           "nxcloud": '"code":0', "reports": '"results"', "callbacks": '"CodeResult":"100"'}
+           "nxcloud": '"code":0', "reports": '"results"', "logs": f'"messageId":"{KNOWN_MESSAGE_ID}"',
+           "callbacks": '"CodeResult":"100"'}
 
 
 # --- load generation -------------------------------------------------------------------------------------------------
@@ -313,10 +320,10 @@ class Bench:
                                                           "rounds": rounds}
         self.log(f"  {name:10s} mock {m['rps']:>9.1f} req/s  baseline {b['rps']:>9.1f} req/s  ratio {ratio}")
 
-    def fill_infobip(self, port: int, total: int, per_request: int = 100) -> None:
+    def fill_infobip(self, port: int, total: int, per_request: int = 100, start: int = 0) -> None:
         conn = http.client.HTTPConnection(HOST, port, timeout=60)
         try:
-            for k in range(max(1, total // per_request)):
+            for k in range(start // per_request, start // per_request + max(1, total // per_request)):
                 req = infobip_requests(None, destinations=per_request, count=1, ending="55500")[0]
                 body = json.loads(req["body"])
                 for j, d in enumerate(body["destinations"]):
@@ -359,29 +366,39 @@ class Bench:
                 self.compare(name, mock, base, receiver, nxcloud_requests)
 
     def reports(self, base: Server, receiver: Server) -> None:
-        """GET /omni/1/reports at 1 000 and at `--fill` stored messages, on a fresh mock (its RSS growth is the
-        Infobip memory figure)."""
-        mock = mock_server()
+        """Report and message queries at 1 000, `--fill` and `--fill-queries` stored messages, on one fresh mock whose
+        cap admits them all: `GET /omni/1/reports` (a filter matching nothing, so nothing is taken) and `GET
+        /omni/1/logs` by the messageId of the oldest message (a hit). Its RSS growth at `--fill` is the Infobip memory
+        figure."""
+        fill, most = self.args.fill, self.args.fill_queries
+        sizes = sorted({min(1000, fill), fill} | ({most} if most > fill else set()))
+        mock = mock_server(max_messages=sizes[-1] + 1000)
         try:
             rss0 = rss_kb(mock.pid)
-            small = min(1000, self.args.fill)
-            self.fill_infobip(mock.port, small)
-            wait_settled(mock.port, small, 30)
+            status, raw = call(mock.port, "POST", "/omni/1/advanced", {
+                "scenarioKey": "CC9F01A5DC7BEE2C2B829D203482A654", "viber": {"text": "Bench known"},
+                "destinations": [{"messageId": KNOWN_MESSAGE_ID, "to": {"phoneNumber": "41790000055500"}}]},
+                headers=INFOBIP_AUTH)
+            if status != 200:
+                raise RuntimeError(f"known message: {status} {raw[:200]!r}")
             noop = lambda: None  # noqa: E731  (the store must survive between rounds)
-            self.compare("reports", mock, base, receiver, lambda: REPORTS_REQUEST, before_round=noop)
-            at_small = self.results["scenarios"].pop("reports")
-            self.fill_infobip(mock.port, self.args.fill - small)
-            health = wait_settled(mock.port, self.args.fill, 120)
-            rss1 = rss_kb(mock.pid)
-            self.compare("reports", mock, base, receiver, lambda: REPORTS_REQUEST, before_round=noop)
-            at_big = self.results["scenarios"].pop("reports")
-            self.results["scenarios"][f"reports_{small}"] = at_small
-            self.results["scenarios"][f"reports_{self.args.fill}"] = at_big
-            self.results["memory_infobip"] = {"messages": health["messages"], "rss_before_kb": rss0,
-                                              "rss_after_kb": rss1,
-                                              "bytes_per_message": round((rss1 - rss0) * 1024 / max(1, health["messages"]))}
-            self.log(f"  reports: {at_small['mock']['rps']} req/s at {small}, {at_big['mock']['rps']} at "
-                     f"{self.args.fill}; infobip {self.results['memory_infobip']['bytes_per_message']} B/message")
+            filled = 0  # besides the known message
+            for size in sizes:
+                self.fill_infobip(mock.port, size - filled, start=filled)
+                filled = size
+                health = wait_settled(mock.port, size, 60 + size / 5000)
+                if size == fill:
+                    rss1 = rss_kb(mock.pid)
+                    self.results["memory_infobip"] = {
+                        "messages": health["messages"], "rss_before_kb": rss0, "rss_after_kb": rss1,
+                        "bytes_per_message": round((rss1 - rss0) * 1024 / max(1, health["messages"]))}
+                for name, make in (("reports", lambda: REPORTS_REQUEST), ("logs", lambda: LOGS_REQUEST)):
+                    self.compare(name, mock, base, receiver, make, before_round=noop)
+                    self.results["scenarios"][f"{name}_{size}"] = self.results["scenarios"].pop(name)
+            rates = ", ".join(f"{self.results['scenarios'][f'{n}_{size}']['mock']['rps']}"
+                              for n in ("reports", "logs") for size in sizes)
+            self.log(f"  queries at {sizes} stored (reports, then logs): {rates} req/s; infobip "
+                     f"{self.results.get('memory_infobip', {}).get('bytes_per_message')} B/message")
         finally:
             mock.stop()
 
@@ -491,6 +508,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up before the rounds (default 1)")
     p.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     p.add_argument("--fill", type=int, default=100_000, help="messages stored for reports and memory (default 100000)")
+    p.add_argument("--fill-queries", type=int, default=1_000_000,
+                   help="the largest store the report and message queries are measured at (default 1000000)")
     p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument("--out", default=str(BENCH / "results"), help="directory for <timestamp>.json")
     p.add_argument("--label", default="", help="a note stored with the results (e.g. the change measured)")
@@ -523,7 +542,8 @@ def main(argv: list[str] | None = None) -> int:
                                  "label": args.label,
                                  "settings": {k: getattr(args, k) for k in ("scenarios", "duration", "rounds",
                                                                              "warmup", "connections", "fill",
-                                                                             "loadgen", "smoke", "root")},
+                                                                             "fill_queries", "loadgen", "smoke",
+                                                                             "root")},
                                  "targets": TARGETS}
         receiver = Server("receiver", [sys.executable, str(BENCH / "receiver.py")])
         base = baseline_server()

@@ -7,7 +7,6 @@ import json
 from decimal import Decimal
 import logging
 import time
-from collections import Counter
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -97,7 +96,7 @@ def _limit(request: web.Request, default: int | None = None) -> int | None:
 async def health(request: web.Request) -> web.Response:
     """Liveness, version, uptime, clock and counts."""
     core = request.config_dict[core_key]
-    messages = list(core.store.all())
+    by_provider, by_status = core.store.counts()
     return json_response({
         "status": "ok",
         "version": __version__,
@@ -105,13 +104,13 @@ async def health(request: web.Request) -> web.Response:
         "clock": {"mode": "manual" if core.clock.manual else "real", "now": iso_utc(core.clock.now())},
         "store": core.settings.store,
         "counts": {
-            "messages": len(messages),
+            "messages": len(core.store),
             "evicted": core.store.evicted,
             "max_messages": core.store.max_messages,
             "journal": len(request.config_dict[journal_key].entries),
             "journal_evicted": request.config_dict[journal_key].evicted,
-            "by_provider": dict(Counter(m.provider for m in messages)),
-            "by_status": dict(Counter(m.status.value for m in messages)),
+            "by_provider": by_provider,
+            "by_status": by_status,
             "scheduled": len(core.scheduler),
             "callbacks_attempted": len(core.callbacks.attempts),
             "callbacks_pending": core.callbacks.pending,

@@ -203,8 +203,7 @@ class Core:
         return change
 
     def _record(self, message: Message, change: StatusChange) -> None:
-        if change.status.final and not message.status.final:
-            self.store.finalized(message)  # the store evicts final messages first, oldest first
+        self.store.changing(message, change.status)  # its counts, and its eviction order (final messages go first)
         message.status = change.status
         message.history.append(change)
         if self.persist.enabled:

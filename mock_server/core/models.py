@@ -155,7 +155,7 @@ class Message:
     batch_id: str | None = None  # groups the messages of one request: SMSID, bulkId
     meta: dict[str, Any] = field(default_factory=dict)  # provider-only facts (callback URL, RequestId, price, ...)
     raw_request: Any = None  # the request body as received (JSON values, or RawJson), for the inbox
-    seq: int = 0  # insertion number in the store (orders index lookups newest first); -1 once removed from it
+    seq: int = -1  # insertion number in the store (orders index lookups newest first); -1 while not stored
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -52,6 +52,10 @@ class MemoryStore:
         self._finals: deque[Message] = deque()  # final messages in the order they became final, ages increasing
         self._late: list[tuple[int, Message]] = []  # heap by age: final messages that finished after a younger one
         self._finals_top = -1  # the age of the youngest message ever put in _finals (entries may be gone since)
+        # Counts kept as messages come, change and go: GET /_mock/health answers in O(1) (it counted the whole store,
+        # ~0.3 s with the event loop held at 1 000 000 messages).
+        self._status_counts: dict[Status, int] = {}
+        self._provider_counts: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -71,16 +75,34 @@ class MemoryStore:
         if message.batch_id:
             buckets.add(self._by_batch, (message.provider, message.batch_id), message)
         buckets.add(self._by_phone, message.phone_intl or message.phone, message)
+        counts = self._status_counts
+        counts[message.status] = counts.get(message.status, 0) + 1
+        counts = self._provider_counts
+        counts[message.provider] = counts.get(message.provider, 0) + 1
         if self.max_messages:
             if message.status.final:  # stored final (a restart reads messages back)
-                self.finalized(message)
+                self._finalized(message)
             if len(self._by_id) > self.max_messages:
                 self._evict()
 
-    def finalized(self, message: Message) -> None:
-        """A stored message has just reached a final state (Core tells; once per message)."""
-        if not self.max_messages or message.seq == REMOVED:
+    def changing(self, message: Message, status: Status) -> None:
+        """`message` is about to move to `status` (Core tells, before the change; a message not stored is ignored)."""
+        if message.seq == REMOVED:
             return
+        counts = self._status_counts
+        counts[message.status] -= 1
+        counts[status] = counts.get(status, 0) + 1
+        if self.max_messages and status.final and not message.status.final:
+            self._finalized(message)
+
+    def counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Stored messages by provider (in the order first seen) and by status (in Status order), none with 0."""
+        by_status = self._status_counts
+        return ({p: n for p, n in self._provider_counts.items() if n},
+                {s.value: by_status[s] for s in Status if by_status.get(s)})
+
+    def _finalized(self, message: Message) -> None:
+        """A stored message has just reached a final state: it joins the eviction order of final messages."""
         if message.seq < self._finals_top:
             heapq.heappush(self._late, (message.seq, message))  # finished after a younger message
         else:
@@ -123,6 +145,8 @@ class MemoryStore:
         if self._by_id.get(message.id) is message:
             del self._by_id[message.id]
             message.seq = REMOVED
+            self._status_counts[message.status] -= 1
+            self._provider_counts[message.provider] -= 1
         ids = self._by_provider_id.get(message.provider)
         if ids is not None and ids.get(message.provider_id) is message:
             del ids[message.provider_id]

@@ -57,3 +57,35 @@ async def test_an_evicted_message_owes_no_more_callbacks_and_the_others_still_do
     assert paths.count("first") == 1 and paths.count("second") == 5
     _, health = await get(mock_client, "/_mock/health")
     assert health["counts"]["callbacks_pending"] == 0
+
+
+async def test_health_counts_follow_sends_status_changes_evictions_and_clears(mock_client, advance):
+    async def counts() -> tuple[dict, dict, int]:
+        _, health = await get(mock_client, "/_mock/health")
+        return health["counts"]["by_provider"], health["counts"]["by_status"], health["counts"]["messages"]
+
+    async def recount() -> tuple[dict, dict, int]:
+        _, listed = await get(mock_client, "/_mock/messages")
+        by_provider: dict[str, int] = {}
+        by_status: dict[str, int] = {}
+        for m in listed["items"]:
+            by_provider[m["provider"]] = by_provider.get(m["provider"], 0) + 1
+            by_status[m["status"]] = by_status.get(m["status"], 0) + 1
+        return by_provider, by_status, listed["total"]
+
+    await send(mock_client, "0901255505")  # slow: "sent" for 10 minutes
+    await send(mock_client, "0901255501")  # undeliverable
+    assert await counts() == ({"esms": 2}, {"accepted": 2}, 2)
+    await advance(1)
+    assert await counts() == await recount() == ({"esms": 2}, {"sent": 1, "undeliverable": 1}, 2)
+    await send(mock_client, "0911255500")
+    await send(mock_client, "0921255500")  # a fourth: the undeliverable one is evicted
+    assert await counts() == await recount() == ({"esms": 3}, {"accepted": 2, "sent": 1}, 3)
+    slow = (await get(mock_client, "/_mock/messages", phone="0901255505"))[1]["items"][0]
+    resp = await mock_client.post(f"/_mock/messages/{slow['id']}/status", json={"status": "seen"})
+    assert resp.status == 200, await resp.text()
+    assert await counts() == await recount() == ({"esms": 3}, {"accepted": 2, "seen": 1}, 3)
+    await mock_client.delete("/_mock/messages")
+    assert await counts() == ({}, {}, 0)
+    await advance(600)  # what was planned for the cleared messages finds nothing to change
+    assert await counts() == ({}, {}, 0)

@@ -210,7 +210,7 @@ def test_bounded_store_evicts_by_age_when_messages_finish_out_of_order_and_the_o
         return m
 
     def finish(m: Message) -> None:  # as Core._record does
-        store.finalized(m)
+        store.changing(m, Status.DELIVERED)
         m.status = Status.DELIVERED
 
     m0, _m1, m2 = message(0), message(1), message(2)

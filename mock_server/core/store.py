@@ -54,8 +54,7 @@ class MemoryStore:
         self._finals_top = -1  # the age of the youngest message ever put in _finals (entries may be gone since)
         # Counts kept as messages come, change and go: GET /_mock/health answers in O(1) (it counted the whole store,
         # ~0.3 s with the event loop held at 1 000 000 messages).
-        self._status_counts: dict[Status, int] = {}
-        self._provider_counts: dict[str, int] = {}
+        self._counts: dict[str, dict[Status, int]] = {}  # provider -> status -> stored messages
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -75,10 +74,10 @@ class MemoryStore:
         if message.batch_id:
             buckets.add(self._by_batch, (message.provider, message.batch_id), message)
         buckets.add(self._by_phone, message.phone_intl or message.phone, message)
-        counts = self._status_counts
+        counts = self._counts.get(message.provider)
+        if counts is None:
+            counts = self._counts[message.provider] = {}
         counts[message.status] = counts.get(message.status, 0) + 1
-        counts = self._provider_counts
-        counts[message.provider] = counts.get(message.provider, 0) + 1
         if self.max_messages:
             if message.status.final:  # stored final (a restart reads messages back)
                 self._finalized(message)
@@ -89,7 +88,7 @@ class MemoryStore:
         """`message` is about to move to `status` (Core tells, before the change; a message not stored is ignored)."""
         if message.seq == REMOVED:
             return
-        counts = self._status_counts
+        counts = self._counts[message.provider]
         counts[message.status] -= 1
         counts[status] = counts.get(status, 0) + 1
         if self.max_messages and status.final and not message.status.final:
@@ -97,9 +96,13 @@ class MemoryStore:
 
     def counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """Stored messages by provider (in the order first seen) and by status (in Status order), none with 0."""
-        by_status = self._status_counts
-        return ({p: n for p, n in self._provider_counts.items() if n},
-                {s.value: by_status[s] for s in Status if by_status.get(s)})
+        by_provider = {p: n for p, counts in self._counts.items() if (n := sum(counts.values()))}
+        return by_provider, {s.value: n for s in Status if (n := self.count(status=s))}
+
+    def count(self, *, provider: str | None = None, status: Status | None = None) -> int:
+        """Stored messages of `provider` and in `status` (None: any), in O(1)."""
+        groups = self._counts.values() if provider is None else [self._counts.get(provider, {})]
+        return sum(sum(c.values()) if status is None else c.get(status, 0) for c in groups)
 
     def _finalized(self, message: Message) -> None:
         """A stored message has just reached a final state: it joins the eviction order of final messages."""
@@ -145,8 +148,7 @@ class MemoryStore:
         if self._by_id.get(message.id) is message:
             del self._by_id[message.id]
             message.seq = REMOVED
-            self._status_counts[message.status] -= 1
-            self._provider_counts[message.provider] -= 1
+            self._counts[message.provider][message.status] -= 1
         ids = self._by_provider_id.get(message.provider)
         if ids is not None and ids.get(message.provider_id) is message:
             del ids[message.provider_id]
@@ -182,19 +184,28 @@ class MemoryStore:
         if phone is None and provider is None and status is None:
             newest = reversed(self._by_id.values())
             return list(newest if limit is None else islice(newest, limit)), len(self._by_id)
-        if phone is not None:
-            # A phone is indexed once, by its international form (one key, not one per form: issue 8); a search
-            # looks under the international form and the bare digits of what it was given, which finds every
-            # message phone_keys() would match (international() is a function of the digits).
-            seen: dict[str, Message] = {}
-            for key in {international(phone) or phone, digits(phone)} - {""}:
-                seen.update((m.id, m) for m in buckets.items(self._by_phone.get(key)))
-            source = sorted(seen.values(), key=lambda m: m.seq, reverse=True)
-        else:
-            source = reversed(self._by_id.values())  # type: ignore[assignment]
+        if phone is None:
+            # The total comes from the counts, so the walk stops at `limit` (it went on to count every message: O(n)
+            # for every control-API list filtered by provider or status). A rare status is still a long walk.
+            total = self.count(provider=provider, status=status)
+            want = total if limit is None else min(limit, total)
+            found: list[Message] = []
+            if want:
+                for m in reversed(self._by_id.values()):
+                    if (provider is None or m.provider == provider) and (status is None or m.status == status):
+                        found.append(m)
+                        if len(found) >= want:
+                            break
+            return found, total
+        # A phone is indexed once, by its international form (one key, not one per form: issue 8); a search looks
+        # under the international form and the bare digits of what it was given, which finds every message
+        # phone_keys() would match (international() is a function of the digits).
+        seen: dict[str, Message] = {}
+        for key in {international(phone) or phone, digits(phone)} - {""}:
+            seen.update((m.id, m) for m in buckets.items(self._by_phone.get(key)))
         total = 0
         out: list[Message] = []
-        for m in source:
+        for m in sorted(seen.values(), key=lambda m: m.seq, reverse=True):
             if (provider is None or m.provider == provider) and (status is None or m.status == status):
                 total += 1
                 if limit is None or len(out) < limit:

@@ -85,6 +85,10 @@ async def test_health_counts_follow_sends_status_changes_evictions_and_clears(mo
     resp = await mock_client.post(f"/_mock/messages/{slow['id']}/status", json={"status": "seen"})
     assert resp.status == 200, await resp.text()
     assert await counts() == await recount() == ({"esms": 3}, {"accepted": 2, "seen": 1}, 3)
+    _, accepted = await get(mock_client, "/_mock/messages", provider="esms", status="accepted", limit="1")
+    assert accepted["total"] == 2 and [m["phone"] for m in accepted["items"]] == ["0921255500"]
+    _, seen = await get(mock_client, "/_mock/messages", status="seen")
+    assert seen["total"] == 1 and [m["phone"] for m in seen["items"]] == ["0901255505"]
     await mock_client.delete("/_mock/messages")
     assert await counts() == ({}, {}, 0)
     await advance(600)  # what was planned for the cleared messages finds nothing to change

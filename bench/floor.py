@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 from email.utils import formatdate
 
 import httptools
 
 from baseline import ESMS  # bench/ is the script's own directory: the same answer, byte for byte
+from loopback import until_stopped
 
 
 class Floor(asyncio.Protocol):
@@ -52,10 +52,7 @@ async def serve(port: int) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Floor, "127.0.0.1", port)
     print(f"listening on http://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped()
     server.close()
 
 

@@ -1,4 +1,4 @@
-"""Serving a bench helper app (the baseline, the callback receiver) on 127.0.0.1 until SIGINT/SIGTERM.
+"""Serving a bench helper (the baseline, the callback receiver, the floor) on 127.0.0.1 until SIGINT/SIGTERM.
 
 bench/run.py reads the `listening on http://127.0.0.1:PORT` line each prints to learn its port.
 """
@@ -18,9 +18,14 @@ async def serve_until_stopped(app: web.Application, port: int = 0) -> None:
     await site.start()
     sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
     print(f"listening on http://127.0.0.1:{sockets[0].getsockname()[1]}", flush=True)
+    await until_stopped()
+    await runner.cleanup()
+
+
+async def until_stopped() -> None:
+    """Return once the process gets SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await runner.cleanup()

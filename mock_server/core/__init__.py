@@ -183,9 +183,9 @@ class Core:
                 record(message, change)
 
     def _step(self, at: float, message_id: str, status: str, detail: str | None) -> None:
-        message = self.store.get(message_id)
-        if message is not None and self._due(message, STATUS_BY_VALUE[status]):
-            self.transition(message, STATUS_BY_VALUE[status], at=at, detail=detail)
+        message, next_status = self.store.get(message_id), STATUS_BY_VALUE[status]
+        if message is not None and self._due(message, next_status):
+            self.transition(message, next_status, at=at, detail=detail)
 
     @staticmethod
     def _due(message: Message, status: Status) -> bool:

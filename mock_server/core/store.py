@@ -37,11 +37,12 @@ class MemoryStore:
         self.max_messages = max_messages  # 0 = unbounded
         self._on_evict = on_evict
         self.evicted = 0  # messages dropped to keep the bound, since start
+        self._by_id: dict[str, Message] = {}
         self.reset()
 
     def reset(self) -> None:
-        for message in getattr(self, "_by_id", {}).values():
-            message.seq = REMOVED
+        for message in self._by_id.values():
+            message.seq = REMOVED  # no longer stored: what still holds it (a job, a provider) sees that
         self._by_id: dict[str, Message] = {}  # our id -> message, in insertion order (oldest first)
         self._by_provider_id: dict[str, dict[str, Message]] = {}  # provider -> provider_id -> first such message
         self._by_batch: dict[tuple[str, str], Any] = {}  # (provider, batch) -> the message(s)

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from .core.jsontext import dumps
+
 
 class BodyError(Exception):
     """Why a body could not be read; each provider maps `kind` to its own envelope."""
@@ -88,13 +90,6 @@ def url_scheme(url: str) -> str:
         return ""
 
 
-# Built once: json.dumps() with options builds an encoder per call (~1 µs of every answer and callback body).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def dumps(obj: Any) -> str:
-    """Compact JSON, non-ASCII kept as is (what the providers send)."""
-    return _ENCODER.encode(obj)
 
 
 def json_response(obj: Any, *, status: int = 200, headers: dict[str, str] | None = None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from decimal import Decimal
 import logging
 import time
@@ -18,7 +17,7 @@ from ..core.events import Event
 from ..core.models import Status
 from ..core.rules import RuleError
 from ..core.errors import reason_header
-from ..httputil import BodyError, json_response, parse_json, read_bytes
+from ..httputil import BodyError, dumps, json_response, parse_json, read_bytes
 from ..keys import core_key, faults_key, journal_key
 from ..faults import FaultError
 
@@ -214,7 +213,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 continue
             if wanted and event.type not in wanted:
                 continue
-            data = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
+            data = dumps(event.data)
             await response.write(f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):
         pass

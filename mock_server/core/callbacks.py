@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
-import json
 import logging
 import time
 from collections import deque
@@ -22,6 +21,7 @@ from .. import __version__
 from .clock import Clock
 from .events import CALLBACK_ATTEMPTED, EventBus
 from .http_client import HttpClient, ProtocolError
+from .jsontext import dumps
 from .lifecycle import Scheduler
 from .models import CallbackAttempt, Message
 
@@ -69,7 +69,7 @@ class CallbackRequest:
             return self.body_bytes
         if self.json_body is None:
             return None
-        return json.dumps(self.json_body, ensure_ascii=False, separators=(",", ":")).encode()
+        return dumps(self.json_body).encode()
 
 
 def fast_backoff(attempt: int) -> float:

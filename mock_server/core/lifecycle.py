@@ -1,9 +1,14 @@
 """Timed progression on the mock clock: one scheduler for every delayed step (status changes, callback retries).
 
 A message's plan is a list of (delay, status) steps decided at submit (rules.py). The scheduler runs each step when
-the mock clock reaches it: with the real clock a background task sleeps until the next due time; with the manual
+the mock clock reaches it: with the real clock one event-loop timer is armed for the earliest due job; with the manual
 clock `Core.advance()` runs every step that became due, synchronously, before it answers, so a test that advances the
 clock sees the new states at once (moto's `ManagedState` "manual" progression, made deterministic).
+
+A timer, not a task that sleeps: waking a task (`asyncio.wait_for` on an event, a TimeoutError each time) cost several
+µs per wake-up, and under load there were two wake-ups per send (its `sent` and its final step). The timer is armed
+again only when a job due before it arrives, and after it fires the next one waits at least `GAP`: under load the jobs
+of a few milliseconds run together, each at most `GAP` late; a lone job runs on time (issue 8, `python bench/cpu.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from .clock import Clock
 from .models import Status
 
 log = logging.getLogger(__name__)
+
+GAP = 0.002  # seconds: the real-clock timer fires at most this often, so jobs due in a burst share a wake-up
 
 
 @dataclass(slots=True)
@@ -41,8 +48,10 @@ class Scheduler:
         self.handlers: dict[str, Callable[..., None]] = {}
         self._heap: list[tuple[float, int, Job]] = []  # (due, seq, job): tuples compare natively, fast
         self._seq = itertools.count(1)
-        self._wake = asyncio.Event()
         self._running = False  # guards against re-entrant run_due() from inside a job
+        self._loop: asyncio.AbstractEventLoop | None = None  # set while run() is attached (real clock only)
+        self._timer: asyncio.TimerHandle | None = None  # fires run_due() at...
+        self._timer_due = 0.0  # ...this mock-clock time, the earliest due job's when it was armed
 
     def __len__(self) -> int:
         return sum(1 for _, _, j in self._heap if not j.cancelled)
@@ -57,8 +66,8 @@ class Scheduler:
         heapq.heappush(self._heap, (due, job.seq, job))
         if self.persist is not None:
             self.persist.job_added(job)
-        if self._heap[0][2] is job:
-            self._wake.set()
+        if self._heap[0][2] is job and self._loop is not None and not self._running:
+            self._arm()  # due before every other job: the timer may be set for later
         return job
 
     def after(self, delay: float, kind: str, *args: Any, base: float | None = None) -> Job:
@@ -107,20 +116,42 @@ class Scheduler:
         return ran
 
     async def run(self) -> None:
-        """The background task: wake at the next due time (real clock) or when a job is added / time advanced."""
-        while True:
-            self._wake.clear()
-            self.run_due()
-            timeout = None
-            if self._heap and not self.clock.manual:
-                timeout = max(self._heap[0][0] - self.clock.now(), 0.0)
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+        """Attach to the running loop and keep a timer armed for the earliest due job (real clock) until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        try:
+            self._fire()  # what fell due before the loop was ours, then the first timer
+            await self._loop.create_future()  # the timer does the work; this only holds the attachment
+        finally:
+            self._disarm()
+            self._loop = None
 
     def wake(self) -> None:
-        self._wake.set()
+        """The clock jumped (Core.advance on the real clock): the timer was armed for the old time; arm it anew."""
+        if self._loop is not None:
+            self._disarm()
+            self._arm()
+
+    def _arm(self, gap: float = 0.0) -> None:
+        """Make sure the timer fires by the earliest due job's time, and not sooner than `gap` from now."""
+        if not self._heap or self.clock.manual or self._loop is None:
+            return
+        due = self._heap[0][0]
+        if self._timer is not None:
+            if self._timer_due <= due:
+                return  # fires in time for it; run_due() then arms the next
+            self._timer.cancel()
+        self._timer = self._loop.call_later(max(due - self.clock.now(), gap), self._fire)
+        self._timer_due = due
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fire(self) -> None:
+        self._timer = None
+        self.run_due()
+        self._arm(GAP)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from mock_server.core.clock import ManualClock, iso_utc
-from mock_server.core.lifecycle import Scheduler
+from mock_server.core.clock import ManualClock, SystemClock, iso_utc
+from mock_server.core.lifecycle import GAP, Scheduler
 from mock_server.core.phones import international, national, phone_keys
 from mock_server.core.rules import MAGIC_NUMBERS, Outcomes, RuleError
 from mock_server.core.schemas import SchemaRegistry
@@ -71,6 +72,69 @@ def test_scheduler_survives_a_failing_job(caplog):
     scheduler.run_due()
     assert ran == [2]
     assert "scheduled job boom() failed" in caplog.text
+
+
+async def test_scheduler_on_the_real_clock_fires_by_timer_rearms_for_earlier_jobs_and_after_a_clock_jump():
+    clock = SystemClock()
+    scheduler = Scheduler(clock)
+    ran: dict[str, asyncio.Event] = {name: asyncio.Event() for name in ("soon", "far", "jumped")}
+    times: dict[str, float] = {}
+
+    def note(at: float, name: str) -> None:
+        times[name] = clock.now()
+        ran[name].set()
+
+    scheduler.register("note", note)
+    scheduler.at(clock.now() + 3600, "note", "far")  # before the loop is attached: armed when run() starts
+    task = asyncio.create_task(scheduler.run())
+    try:
+        due = clock.now() + 0.05
+        scheduler.at(due, "note", "soon")  # due before the armed timer: it is re-armed for this one
+        await asyncio.wait_for(ran["soon"].wait(), 5)
+        assert times["soon"] >= due
+        assert not ran["far"].is_set() and [j.args for j in scheduler.jobs()] == [("far",)]
+        scheduler.at(clock.now() + 100, "note", "jumped")
+        clock.advance(101)  # what Core.advance does on a real-clock server: the timer was armed for the old time
+        scheduler.run_due()
+        assert ran["jumped"].is_set()
+        clock.advance(3600)
+        scheduler.wake()
+        await asyncio.wait_for(ran["far"].wait(), 5)
+        assert len(scheduler) == 0
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_scheduler_runs_jobs_due_in_a_burst_together_at_most_a_gap_late():
+    clock = SystemClock()
+    scheduler = Scheduler(clock)
+    done = asyncio.Event()
+    late: list[float] = []
+
+    def note(at: float, last: bool) -> None:
+        late.append(clock.now() - at)
+        if last:
+            done.set()
+
+    scheduler.register("note", note)
+    run_due, wake_ups = scheduler.run_due, []
+    scheduler.run_due = lambda: wake_ups.append(run_due()) or wake_ups[-1]  # type: ignore[method-assign]
+    task = asyncio.create_task(scheduler.run())
+    try:
+        start = clock.now() + 0.05
+        for i in range(50):  # one job every 0.1 ms over 5 ms: a wake-up for each would be 50
+            scheduler.at(start + i * 0.0001, "note", i == 49)
+        await asyncio.wait_for(done.wait(), 5)
+        assert len(late) == 50 and min(late) >= 0  # never early
+        assert max(late) < GAP + 0.5  # at most GAP late, plus the event loop's own latency on a loaded machine
+        working = [n for n in wake_ups if n]
+        assert sum(working) == 50 and len(working) <= 5  # 5 ms of jobs: a wake-up per GAP (and one more), not per job
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
 
 def test_scheduler_refuses_unknown_kinds():

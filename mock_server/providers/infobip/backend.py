@@ -338,7 +338,6 @@ class InfobipBackend:
         for step in steps:
             due += step.delay
             core.scheduler.at(due, "infobip.step", message.id, token, step.status.value, step.detail)
-        core.scheduler.wake()
         self._save(delivery)
 
     def _run(self, at: float, message_id: str, token: int, status: str, step_detail: str | None) -> None:

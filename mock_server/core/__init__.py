@@ -31,6 +31,7 @@ class ProviderHooks:
 
     on_status: Callable[[Message, StatusChange], None]
     reset: Callable[[], None]
+    statuses: frozenset[Status] | None = None  # the changes on_status acts on (None: all); others skip the call
     accounts: Callable[[], list[dict]] | None = None  # the accounts as GET /_mock/accounts shows them (no secrets)
     backend: object = None  # the provider's state object, for its control routes
     # The durable store (--store sqlite:PATH): the provider's small state as JSON (written when it changes), and
@@ -176,11 +177,8 @@ class Core:
         # One status-change record serves the whole group (records are never changed once made): a 100-phone send
         # makes two of them per step, not two hundred (bench/cpu.py esms_100).
         change = StatusChange(STATUS_BY_VALUE[status], at, detail=detail)
-        get, record, due = self.store.get, self._record, self._due
-        for message_id in message_ids:
-            message = get(message_id)
-            if message is not None and due(message, change.status):
-                record(message, change)
+        get, due, new = self.store.get, self._due, change.status
+        self._record_all([m for m in map(get, message_ids) if m is not None and due(m, new)], change)
 
     def _step(self, at: float, message_id: str, status: str, detail: str | None) -> None:
         message, next_status = self.store.get(message_id), STATUS_BY_VALUE[status]
@@ -203,16 +201,25 @@ class Core:
         return change
 
     def _record(self, message: Message, change: StatusChange) -> None:
-        self.store.changing(message, change.status)  # its counts, and its eviction order (final messages go first)
-        message.status = change.status
-        message.history.append(change)
-        if self.persist.enabled:
-            self.persist.put_message(message)
-        if self.events.active:
-            self.events.publish(MESSAGE_UPDATED, message.to_json())
-        hooks = self.providers.get(message.provider)
-        if hooks is not None:
-            hooks.on_status(message, change)
+        self._record_all((message,), change)
+
+    def _record_all(self, messages: Iterable[Message], change: StatusChange) -> None:
+        """Record `change` on each message in turn: store, durable store, listeners, then its provider (which may
+        look at the others of its batch, so each message is done before the next moves). One loop for a group step
+        rather than a call chain per message (bench/cpu.py esms_100)."""
+        status, changing, events, providers = change.status, self.store.changing, self.events, self.providers
+        put = self.persist.put_message if self.persist.enabled else None
+        for message in messages:
+            changing(message, status)  # its counts, and its eviction order (final messages go first)
+            message.status = status
+            message.history.append(change)
+            if put is not None:
+                put(message)
+            if events.active:
+                events.publish(MESSAGE_UPDATED, message.to_json())
+            hooks = providers.get(message.provider)
+            if hooks is not None and (hooks.statuses is None or status in hooks.statuses):
+                hooks.on_status(message, change)
 
     FORCEABLE = (Status.DELIVERED, Status.SEEN, Status.UNDELIVERABLE, Status.EXPIRED)
 

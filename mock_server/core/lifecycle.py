@@ -150,8 +150,10 @@ class Scheduler:
 
     def _fire(self) -> None:
         self._timer = None
-        self.run_due()
-        self._arm(GAP)
+        try:
+            self.run_due()
+        finally:
+            self._arm(GAP)  # even if something outside the jobs failed: the clock must not stop
 
 
 @dataclass(frozen=True, slots=True)

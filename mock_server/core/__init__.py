@@ -181,9 +181,7 @@ class Core:
         self._record_all([m for m in map(get, message_ids) if m is not None and due(m, new)], change)
 
     def _step(self, at: float, message_id: str, status: str, detail: str | None) -> None:
-        message, next_status = self.store.get(message_id), STATUS_BY_VALUE[status]
-        if message is not None and self._due(message, next_status):
-            self.transition(message, next_status, at=at, detail=detail)
+        self._steps(at, [message_id], status, detail)
 
     @staticmethod
     def _due(message: Message, status: Status) -> bool:
@@ -197,11 +195,8 @@ class Core:
         change = StatusChange(status, self.clock.now() if at is None else at, channel=channel, detail=detail)
         if channel:
             message.channel = channel
-        self._record(message, change)
-        return change
-
-    def _record(self, message: Message, change: StatusChange) -> None:
         self._record_all((message,), change)
+        return change
 
     def _record_all(self, messages: Iterable[Message], change: StatusChange) -> None:
         """Record `change` on each message in turn: store, durable store, listeners, then its provider (which may
@@ -228,7 +223,7 @@ class Core:
         before seen), so its provider fires every callback and report a real walk there would have fired."""
         if status not in self.FORCEABLE:
             raise ValueError(f"status must be one of {', '.join(s.value for s in self.FORCEABLE)}")
-        if message.status.final and not (message.status == Status.DELIVERED and status == Status.SEEN):
+        if not self._due(message, status):
             raise StateConflict(f"message {message.id} is already {message.status.value}")
         detail = "forced through the control API"
         if message.status == Status.ACCEPTED:

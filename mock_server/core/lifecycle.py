@@ -34,7 +34,6 @@ class Job:
     seq: int  # unique, increasing: ties at the same due time run in scheduling order
     kind: str = field(compare=False)  # names the handler (Scheduler.register); data, so jobs survive a restart
     args: tuple[Any, ...] = field(compare=False)  # JSON-able arguments for the handler
-    cancelled: bool = field(default=False, compare=False)
 
 
 class Scheduler:
@@ -54,7 +53,7 @@ class Scheduler:
         self._timer_due = 0.0  # ...this mock-clock time, the earliest due job's when it was armed
 
     def __len__(self) -> int:
-        return sum(1 for _, _, j in self._heap if not j.cancelled)
+        return len(self._heap)  # O(1): GET /_mock/health reports it (jobs are not cancelled; a stale one skips itself)
 
     def register(self, kind: str, handler: Callable[..., None]) -> None:
         self.handlers[kind] = handler
@@ -74,7 +73,7 @@ class Scheduler:
         return self.at((self.clock.now() if base is None else base) + max(delay, 0.0), kind, *args)
 
     def jobs(self) -> list[Job]:
-        return [j for _, _, j in sorted(self._heap) if not j.cancelled]
+        return [j for _, _, j in sorted(self._heap)]
 
     def load(self, jobs: list[tuple[int, float, str, tuple[Any, ...]]]) -> None:
         """Jobs read back from the durable store (not written again)."""
@@ -102,8 +101,6 @@ class Scheduler:
                 job = heapq.heappop(self._heap)[2]
                 if self.persist is not None:
                     self.persist.job_removed(job)
-                if job.cancelled:
-                    continue
                 ran += 1
                 try:
                     self.handlers[job.kind](job.due, *job.args)

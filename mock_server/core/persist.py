@@ -228,8 +228,8 @@ class SqlitePersist:
         messages = [(mid, None if m is None else _dumps(m.to_record())) for mid, m in self._messages.items()]
         # A callable value is evaluated now, at flush time (a journal entry completed after it was put).
         kv += [(k, None if v is _DELETE else _dumps(v() if callable(v) else v)) for k, v in self._kv.items()]
-        jobs_put = [(j.seq, j.due, j.kind, _dumps(list(j.args))) for j in self._jobs_put.values() if not j.cancelled]
-        jobs_del = list(self._jobs_del) + [j.seq for j in self._jobs_put.values() if j.cancelled]
+        jobs_put = [(j.seq, j.due, j.kind, _dumps(list(j.args))) for j in self._jobs_put.values()]
+        jobs_del = list(self._jobs_del)
         old = (self._messages, self._kv, self._jobs_put, self._jobs_del, self._wipe)
         self._messages, self._kv, self._jobs_put, self._jobs_del = {}, {}, {}, set()
         self._wipe = False

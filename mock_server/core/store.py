@@ -5,8 +5,10 @@ bound holds even when nothing is final), so a long load test cannot exhaust memo
 
 Finding the oldest final message takes O(1) amortised whatever is in flight: messages are kept in the order they
 became final, which is their age order as long as they finish in the order they were sent; one that finishes after a
-younger one goes to a small heap by age instead. (Scanning the age order for the first final message was O(n) per
-eviction once the oldest messages were still under way: a cap of 2 000 made a 100-phone send 15 times slower.)
+younger one goes to a small heap by age instead. A message that stops being final (an Infobip failover: undeliverable
+on VIBER, then under way on SMS) leaves its entry behind, skipped as stale, and is put back when it ends again.
+(Scanning the age order for the first final message was O(n) per eviction once the oldest messages were still under
+way: a cap of 2 000 made a 100-phone send 15 times slower.)
 """
 
 from __future__ import annotations
@@ -62,12 +64,12 @@ class MemoryStore:
 
     def add(self, message: Message) -> None:
         self._by_id[message.id] = message
+        message.seq = self._next  # before a compaction below, which drops entries whose seq is REMOVED (-1)
+        self._next += 1
         if self.max_messages:
             self._order.append(message)
             if len(self._order) + len(self._finals) + len(self._late) > 4 * len(self._by_id) + 1024:
                 self._compact()
-        message.seq = self._next
-        self._next += 1
         ids = self._by_provider_id.get(message.provider)
         if ids is None:
             ids = self._by_provider_id[message.provider] = {}
@@ -137,9 +139,11 @@ class MemoryStore:
     def _oldest_final(self) -> Message | None:
         """Take the oldest final message still stored out of the final-order structures (None: nothing final)."""
         finals, late = self._finals, self._late
-        while finals and finals[0].seq == REMOVED:
+        # An entry is stale once its message is gone, or no longer final (an Infobip failover moved it on; it is put
+        # back by _finalized() when it ends again).
+        while finals and (finals[0].seq == REMOVED or not finals[0].status.final):
             finals.popleft()
-        while late and late[0][1].seq == REMOVED:
+        while late and (late[0][1].seq == REMOVED or not late[0][1].status.final):
             heapq.heappop(late)
         if late and (not finals or late[0][0] < finals[0].seq):
             return heapq.heappop(late)[1]

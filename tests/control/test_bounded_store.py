@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.control.test_control import get, send
+from tests.providers.test_infobip import advanced, post
 
 
 @pytest.fixture
@@ -93,3 +94,22 @@ async def test_health_counts_follow_sends_status_changes_evictions_and_clears(mo
     assert await counts() == ({}, {}, 0)
     await advance(600)  # what was planned for the cleared messages finds nothing to change
     assert await counts() == ({}, {}, 0)
+
+
+async def test_a_message_under_way_again_after_a_failover_is_not_evicted_as_final(mock_client, advance):
+    # 55501 on Infobip: undeliverable on VIBER (final for a moment), then on to SMS, under way again.
+    status, answer, _ = await post(mock_client, "/omni/1/advanced", advanced("41793055501"))
+    assert status == 200
+    failover_id = answer["messages"][0]["messageId"]
+    await send(mock_client, "0901255500")
+    await send(mock_client, "0911255500")
+    await advance(1)  # the eSMS two delivered; the Infobip one failed on VIBER and was sent again by SMS
+    await send(mock_client, "0921255500")  # a fourth: the oldest message that *is* final goes (the first eSMS one)
+    _, listed = await get(mock_client, "/_mock/messages")
+    assert [(m["provider"], m["phone"], m["status"]) for m in listed["items"]] == [
+        ("esms", "0921255500", "accepted"), ("esms", "0911255500", "delivered"),
+        ("infobip", "41793055501", "sent")]
+    await advance(1)  # and the failover runs to its end: delivered by SMS
+    _, listed = await get(mock_client, "/_mock/messages", provider="infobip")
+    assert [(m["provider_id"], m["channel"], m["status"]) for m in listed["items"]] == [
+        (failover_id, "sms", "delivered")]

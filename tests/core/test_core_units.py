@@ -294,3 +294,34 @@ def test_bounded_store_evicts_by_age_when_messages_finish_out_of_order_and_the_o
     message(6)
     message(7)
     assert evicted == ["m0", "m2", "m1", "m3"]
+
+
+def test_bounded_store_keeps_the_message_whose_add_compacts_the_eviction_order_in_its_age_place():
+    """A compaction drops entries of messages no longer stored; the message being added when it runs is stored (its
+    insertion number was once given only after the compaction, so it looked removed and left the age order)."""
+    from mock_server.core.models import Message, Status
+    from mock_server.core.store import MemoryStore
+
+    evicted: list[str] = []
+    store = MemoryStore(max_messages=2, on_evict=lambda m: evicted.append(m.id))
+
+    def message(n: int) -> Message:
+        m = Message(id=f"m{n}", provider="esms", provider_id=f"s{n}", account="k", phone=f"09{n:08d}",
+                    phone_intl=f"849{n:08d}", channel="viber", content={}, created_at=float(n), status=Status.SENT)
+        store.add(m)
+        return m
+
+    message(0)  # under way all along: the age order's front stays live, so what is evicted behind it piles up
+    for n in range(1, 100_000):
+        entries = len(store._order)
+        newcomer = message(n)
+        if len(store._order) < entries:
+            break  # this add compacted the eviction order
+        store.changing(newcomer, Status.DELIVERED)  # final: the next add evicts it
+        newcomer.status = Status.DELIVERED
+    else:
+        raise AssertionError("no compaction happened")
+    message(n + 1)  # nothing final: the oldest of all (m0) goes
+    message(n + 2)  # nothing final: the oldest of all is now the newcomer
+    assert evicted[-2:] == ["m0", newcomer.id]
+    assert [m.id for m in store.all()] == [f"m{n + 1}", f"m{n + 2}"]

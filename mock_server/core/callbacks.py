@@ -284,10 +284,13 @@ class CallbackDispatcher:
         if record.status is not None:
             record.delivered = 200 <= record.status < 300
             retryable = record.status >= 500 or record.status == 429
-        give_up = not record.delivered and (not retryable or attempt >= self.max_attempts)
+        # Its message was cleared or evicted while this try was out (forget_message settled the series): no retry.
+        gone = series not in self.owed
+        give_up = not record.delivered and (not retryable or attempt >= self.max_attempts or gone)
         record.final = record.delivered or give_up
         if give_up:
-            record.error = (record.error or f"HTTP {record.status}") + f"; gave up after {attempt} attempt(s)"
+            why = "not retried: its message is gone" if gone else f"gave up after {attempt} attempt(s)"
+            record.error = f"{record.error or f'HTTP {record.status}'}; {why}"
         if record.final:
             self._settle(series)
         else:

@@ -390,3 +390,18 @@ async def test_2000_concurrent_sends_every_callback_delivered_exactly_once(mock_
     assert health["counts"]["callbacks_pending"] == 0
     journal = await (await mock_client.get("/_mock/requests", params={"status": "500"})).json()
     assert journal["total"] == 0
+
+
+async def test_a_try_out_when_its_message_is_cleared_is_not_retried(mock_client, receiver):
+    receiver.behaviour = lambda n: "hang"
+    async with Attempts(mock_client) as attempts:
+        await esms_send(mock_client, receiver.url + "/cb", ["0901255500"])
+        await advance(mock_client, 1)  # delivered: the first try goes out and hangs
+        await receiver.wait_until(lambda r: len(r.requests) == 1, "the first try")
+        resp = await mock_client.delete("/_mock/messages")
+        assert resp.status == 200 and await resp.json() == {"deleted": 1}
+        [attempt] = await attempts.wait(1)  # it times out after its message is gone
+    assert (attempt["status"], attempt["delivered"], attempt["final"]) == (None, False, True)
+    assert attempt["error"] == f"timeout after {TIMEOUT:g} s; not retried: its message is gone"
+    health = await (await mock_client.get("/_mock/health")).json()
+    assert (health["counts"]["callbacks_pending"], health["counts"]["scheduled"]) == (0, 0)  # no retry owed or due

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -233,6 +235,22 @@ def test_index_buckets_hold_the_item_until_a_key_is_shared_and_keep_insertion_or
     assert index == {}
 
 
+def stored_message(n: int, status: Any = None) -> Any:
+    """Message number `n` for the store tests: `m<n>`, its own SMSID and phone, in `status` (default: sent)."""
+    from mock_server.core.models import Message, Status
+
+    return Message(id=f"m{n}", provider="esms", provider_id=f"s{n}", account="k", phone=f"09{n:08d}",
+                   phone_intl=f"849{n:08d}", channel="viber", content={}, created_at=float(n),
+                   status=status or Status.SENT)
+
+
+def add_message(store: Any, n: int) -> Any:
+    """`stored_message(n)`, under way, added to `store`."""
+    message = stored_message(n)
+    store.add(message)
+    return message
+
+
 def test_bounded_store_evicts_oldest_final_first_and_forgets_removed_messages() -> None:
     from mock_server.core.models import Message, Status
     from mock_server.core.store import MemoryStore
@@ -241,10 +259,7 @@ def test_bounded_store_evicts_oldest_final_first_and_forgets_removed_messages() 
     store = MemoryStore(max_messages=3, on_evict=lambda m: evicted.append(m.id))
 
     def message(n: int, status: Status = Status.DELIVERED) -> Message:
-        m = Message(id=f"m{n}", provider="esms", provider_id=f"s{n}", account="k", phone=f"09{n:08d}",
-                    phone_intl=f"849{n:08d}", channel="viber", content={}, created_at=float(n))
-        m.status = status
-        return m
+        return stored_message(n, status)
 
     store.add(message(0, Status.SENT))  # under way: kept while a final one is older than the newcomer
     for n in range(1, 4):
@@ -267,11 +282,7 @@ def test_bounded_store_evicts_by_age_when_messages_finish_out_of_order_and_the_o
     evicted: list[str] = []
     store = MemoryStore(max_messages=3, on_evict=lambda m: evicted.append(m.id))
 
-    def message(n: int) -> Message:
-        m = Message(id=f"m{n}", provider="esms", provider_id=f"s{n}", account="k", phone=f"09{n:08d}",
-                    phone_intl=f"849{n:08d}", channel="viber", content={}, created_at=float(n), status=Status.SENT)
-        store.add(m)
-        return m
+    message = functools.partial(add_message, store)
 
     def finish(m: Message) -> None:  # as Core._record does
         store.changing(m, Status.DELIVERED)
@@ -299,17 +310,13 @@ def test_bounded_store_evicts_by_age_when_messages_finish_out_of_order_and_the_o
 def test_bounded_store_keeps_the_message_whose_add_compacts_the_eviction_order_in_its_age_place():
     """A compaction drops entries of messages no longer stored; the message being added when it runs is stored (its
     insertion number was once given only after the compaction, so it looked removed and left the age order)."""
-    from mock_server.core.models import Message, Status
+    from mock_server.core.models import Status
     from mock_server.core.store import MemoryStore
 
     evicted: list[str] = []
     store = MemoryStore(max_messages=2, on_evict=lambda m: evicted.append(m.id))
 
-    def message(n: int) -> Message:
-        m = Message(id=f"m{n}", provider="esms", provider_id=f"s{n}", account="k", phone=f"09{n:08d}",
-                    phone_intl=f"849{n:08d}", channel="viber", content={}, created_at=float(n), status=Status.SENT)
-        store.add(m)
-        return m
+    message = functools.partial(add_message, store)
 
     message(0)  # under way all along: the age order's front stays live, so what is evicted behind it piles up
     for n in range(1, 100_000):

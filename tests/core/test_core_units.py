@@ -332,3 +332,48 @@ def test_bounded_store_keeps_the_message_whose_add_compacts_the_eviction_order_i
     message(n + 2)  # nothing final: the oldest of all is now the newcomer
     assert evicted[-2:] == ["m0", newcomer.id]
     assert [m.id for m in store.all()] == [f"m{n + 1}", f"m{n + 2}"]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_bounded_store_evicts_as_a_plain_scan_would(seed: int) -> None:
+    """The eviction structures against the rule they implement, over random runs long enough to compact them: the
+    oldest final message goes, else the oldest of all; messages finish out of order, stop being final again (a
+    failover) and are removed other than by eviction."""
+    import random
+
+    from mock_server.core.models import Status
+    from mock_server.core.store import MemoryStore
+
+    rng = random.Random(seed)
+    cap = rng.choice([2, 3, 5])
+    pinned = seed % 2 == 0  # message 0 stays under way: what is evicted behind it piles up and gets compacted
+    evicted: list[str] = []
+    store = MemoryStore(max_messages=cap, on_evict=lambda m: evicted.append(m.id))
+    model: list = []  # the stored messages, oldest first
+    expected: list[str] = []
+    for n in range(6000):
+        keep_m0 = pinned and bool(model) and model[0].id == "m0"
+        others = model[1:] if keep_m0 else model  # what the random changes and removals pick from
+        op = rng.random()
+        if op < 0.45 or not others:
+            if keep_m0 and len(model) >= cap and not any(m.status.final for m in others):
+                store.changing(others[0], Status.DELIVERED)  # something final to evict instead of message 0
+                others[0].status = Status.DELIVERED
+            message = stored_message(n, Status.DELIVERED if rng.random() < 0.05 else None)  # final: read back
+            store.add(message)
+            model.append(message)
+            if len(model) > cap:
+                victim = next((m for m in model if m.status.final), model[0])
+                model.remove(victim)
+                expected.append(victim.id)
+        elif op < 0.9:
+            message = rng.choice(others)
+            status = rng.choice([Status.SENT, Status.DELIVERED, Status.UNDELIVERABLE, Status.SEEN])
+            store.changing(message, status)
+            message.status = status
+        else:
+            message = rng.choice(others)
+            store.remove(message)
+            model.remove(message)
+        assert evicted == expected, (seed, n)
+        assert [m.id for m in store.all()] == [m.id for m in model], (seed, n)

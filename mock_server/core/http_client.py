@@ -8,7 +8,10 @@ Content-Length, chunked and close-delimited bodies), keep the first KB for the a
 
 What it does, and what it deliberately does not:
 - HTTP/1.1 with keep-alive, one idle pool per (scheme, host, port); a connection the peer closed or answered with
-  `Connection: close` (or HTTP/1.0) is not reused. https through the default SSL context.
+  `Connection: close` (or HTTP/1.0) is not reused, nor one on which bytes came that no request asked for (a stray
+  body, a second answer, an idle-timeout 408): their framing can no longer be trusted. Idle connections older than
+  `max_idle_seconds` are closed by a sweep. https through the default SSL context.
+- Answers are parsed as leniently as aiohttp's client parsed them: no reason phrase, bare-LF line ends, obs-folds.
 - No redirects (a 3xx is the receiver's answer, recorded as such), no retries (every try is the dispatcher's to count),
   no compression (no Accept-Encoding is sent, so a receiver has no reason to compress).
 - The request target is sent percent-encoded: a byte that is not printable ASCII, or a space, cannot end the request
@@ -87,6 +90,9 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
+        # As aiohttp's client parser: a bare LF ends a line (RFC 9112 §2.2 allows it) and an obs-fold is read as a
+        # space (§5.2: a user agent MUST). Duplicate Content-Length or CL with chunked stay errors.
+        self.parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True, lenient_headers=True)
         self.closed = False
         self._waiter: asyncio.Future[Answer] | None = None
         self._status = 0
@@ -94,12 +100,18 @@ class _Connection(asyncio.Protocol):
         self._size = 0
         self._headers_done = False
         self.reusable = False
+        self.spoiled = False  # bytes came that no request asked for: the framing of what follows can't be trusted
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self._waiter is None:  # on an idle connection (or after a cut-off answer): nobody asked for these bytes
+            self.reusable = False
+            self.spoiled = True
+            self.close()
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -124,12 +136,16 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
     def on_message_begin(self) -> None:
+        if self._waiter is None:  # a second answer in the same packet as the one asked for
+            self.spoiled = True
+            self.reusable = False
         self._body = bytearray()
         self._size = 0
         self._headers_done = False
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        self._status = self.parser.get_status_code()  # on_status only fires for a non-empty reason phrase
 
     def on_status(self, _status: bytes) -> None:
         self._status = self.parser.get_status_code()
@@ -145,7 +161,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if 100 <= self._status < 200:  # an interim answer (100 Continue): the real one follows
             return
-        self.reusable = bool(self.parser.should_keep_alive())
+        self.reusable = not self.spoiled and bool(self.parser.should_keep_alive())
         self._finish()
 
     # the request
@@ -188,6 +204,7 @@ class HttpClient:
         self._idle: defaultdict[tuple[str, str, int], list[tuple[_Connection, float]]] = defaultdict(list)
         self._busy: set[_Connection] = set()
         self._ssl: ssl.SSLContext | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -221,7 +238,8 @@ class HttpClient:
         fresh = time.monotonic() - self.max_idle_seconds
         while idle:
             conn, since = idle.pop()  # the most recently used first
-            if since >= fresh and not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+            if (since >= fresh and conn.reusable and not conn.closed and conn.transport is not None
+                    and not conn.transport.is_closing()):
                 return conn
             conn.close()
         return None
@@ -250,11 +268,33 @@ class HttpClient:
                 self._busy.discard(conn)
         if conn.reusable and not conn.closed and len(self._idle[key]) < self.max_idle_per_host:
             self._idle[key].append((conn, time.monotonic()))
+            if self._sweeper is None:
+                self._sweeper = asyncio.get_running_loop().call_later(self.max_idle_seconds, self._sweep)
         else:
             conn.close()
         return answer
 
+    def _sweep(self) -> None:
+        # Close what has been idle too long to be reused, rather than hold its socket until its host is called again
+        # (a burst leaves up to max_idle_per_host below the one connection a steady trickle keeps reusing).
+        self._sweeper = None
+        fresh = time.monotonic() - self.max_idle_seconds
+        for key in list(self._idle):
+            idle = self._idle[key]
+            n = 0
+            while n < len(idle) and idle[n][1] < fresh:  # oldest first: appended in time order
+                idle[n][0].close()
+                n += 1
+            del idle[:n]
+            if not idle:
+                del self._idle[key]
+        if self._idle:
+            self._sweeper = asyncio.get_running_loop().call_later(self.max_idle_seconds, self._sweep)
+
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for conns in self._idle.values():
             for conn, _ in conns:
                 conn.close()

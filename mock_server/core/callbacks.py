@@ -60,9 +60,11 @@ class CallbackRequest:
     def full_url(self) -> str:
         if not self.query:
             return self.url
-        # The callback URL may carry its own query already (e.g. ?token=...): the provider's parameters follow it.
-        sep = "&" if "?" in self.url else "?"
-        return self.url + sep + urlencode(self.query)
+        # The callback URL may carry its own query already (e.g. ?token=...): the provider's parameters follow it, and
+        # come before a #fragment (after one they would be part of it, and a fragment is never sent).
+        url, hash_mark, fragment = self.url.partition("#")
+        sep = "&" if "?" in url else "?"
+        return url + sep + urlencode(self.query) + hash_mark + fragment
 
     def body(self) -> bytes | None:
         if self.body_bytes is not None:

@@ -537,3 +537,15 @@ async def test_a_multi_phone_send_shares_its_lifecycle_jobs_and_each_phone_still
     assert {p: items[p]["status"] for p in phones} == {phones[0]: "delivered", phones[1]: "delivered",
                                                        phones[2]: "delivered", phones[3]: "seen"}
     assert len({tuple(h["at"] for h in items[p]["history"][:3]) for p in phones}) == 1
+
+
+async def test_callback_query_follows_the_url_s_own_query_and_comes_before_a_fragment(mock_client, callback_receiver,
+                                                                                       advance, callback_attempts):
+    await send(mock_client, viber(CallbackUrl=callback_receiver.url + "/cb?token=abc#section"))
+    await advance(1)
+    [hit] = await callback_receiver.wait_for(1)
+    assert hit.path == "/cb" and [k for k, _ in hit.query][:2] == ["token", "SMSID"]
+    assert hit.params["token"] == "abc" and hit.params["phonenumber"] == "0901255500"
+    [attempt] = await callback_attempts(1)
+    assert attempt["url"].startswith(callback_receiver.url + "/cb?token=abc&SMSID=")
+    assert attempt["url"].endswith("&phonenumber=0901255500#section") and attempt["delivered"]

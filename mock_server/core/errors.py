@@ -8,6 +8,8 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from ..journal import mask_path
+
 log = logging.getLogger(__name__)
 
 REASON_HEADER = "X-Mock-Reason"
@@ -61,7 +63,8 @@ def error_middleware(render: Render, error: Callable[[Any, str], ProviderError],
         except (web.HTTPException, ConnectionResetError):
             raise  # a client that hung up gets no answer, and that is no error of the mock's
         except Exception:
-            log.exception("unhandled error in %s %s", request.method, request.path)
+            # Masked as the journal masks it: eSMS's GetBalance and GetListBrandname carry the SecretKey in the path.
+            log.exception("unhandled error in %s %s", request.method, mask_path(request.path, ""))
             return render(error(internal, "internal error in the mock (see its log)"))
 
     return middleware

@@ -203,3 +203,19 @@ async def test_a_body_just_over_the_limit_is_413_and_journaled(mock_client, path
     assert resp.status == 413
     _, journal = await get(mock_client, "/_mock/requests")
     assert journal["items"][0]["status"] == 413 and "not kept" in journal["items"][0]["body"]
+
+
+async def test_an_internal_error_is_logged_without_the_secret_in_the_path(mock_client, monkeypatch, caplog):
+    from dataclasses import replace
+
+    from mock_server.providers.esms import routes
+
+    async def broken(request, args):
+        raise RuntimeError("a bug in the mock")
+
+    monkeypatch.setitem(routes.OPERATIONS, "getbalance", replace(routes.OPERATIONS["getbalance"], handler=broken))
+    resp = await mock_client.get("/MainService.svc/json/GetBalance/ESMS_SANDBOX_KEY/ESMS_SANDBOX_SECRET")
+    assert resp.status == 500 and "99" in (await resp.text())  # the provider's envelope, never a traceback
+    [record] = [r for r in caplog.records if r.getMessage().startswith("unhandled error")]
+    assert record.getMessage() == "unhandled error in GET /MainService.svc/json/GetBalance/ESMS_SANDBOX_KEY/***"
+    assert "ESMS_SANDBOX_SECRET" not in caplog.text

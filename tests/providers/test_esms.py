@@ -177,7 +177,7 @@ async def test_101_wrong_secret_exact_body(mock_client):
 async def test_101_missing_api_key(mock_client):
     status, body, headers = await send(mock_client, viber(ApiKey=...))
     assert body == {"CodeResult": "101", "CountRegenerate": 0, "ErrorMessage": "Authorize Failed"}
-    assert headers["X-Mock-Reason"] == "ApiKey is required"
+    assert headers["X-Mock-Reason"] == "ApiKey missing or empty"
 
 
 async def test_104_unknown_brandname_exact_body(mock_client):
@@ -189,7 +189,7 @@ async def test_104_unknown_brandname_exact_body(mock_client):
 async def test_300_missing_sms_type_and_118_other_type(mock_client):
     _, body, headers = await send(mock_client, viber(SmsType=...))
     assert body == {"CodeResult": "300", "CountRegenerate": 0, "ErrorMessage": "Missing message type"}
-    assert headers["X-Mock-Reason"] == "SmsType is required"
+    assert headers["X-Mock-Reason"] == "SmsType is missing or empty"
     _, body, headers = await send(mock_client, viber(SmsType="2"))
     assert body["CodeResult"] == "118" and "only 23" in headers["X-Mock-Reason"]
 

@@ -68,7 +68,8 @@ def assert_envelope(name: str, status: int, raw: bytes, headers: Any) -> None:
     reason = headers.get("X-Mock-Reason") or ""
     if name.startswith("esms"):
         assert status in (200, 400, 404, 405, 413), (status, body, reason)
-        key = "CodeResponse" if "Balance" in name else "CodeResult"
+        # GetBalance's own answers carry CodeResponse; framework-level failures (HTTP 4xx) CodeResult (product.md §9).
+        key = "CodeResponse" if "Balance" in name and status == 200 else "CodeResult"
         assert isinstance(body[key], str), body
         if body[key] == "100":
             assert "SMSID" in body or "Balance" in body, body

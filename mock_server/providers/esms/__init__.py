@@ -7,8 +7,8 @@ from aiohttp import web
 from ...core import Core
 from ...core.errors import error_middleware
 from .backend import NAME, EsmsBackend  # noqa: F401  (NAME is part of the provider surface)
-from .errors import EsmsCode, EsmsError, render_error, render_fault  # noqa: F401  (render_fault: /_mock/faults)
-from .routes import add_routes, backend_key
+from .errors import EsmsCode, EsmsError, render_error
+from .routes import add_routes, backend_key, render_fault  # noqa: F401  (render_fault: /_mock/faults)
 
 ROOT = "/MainService.svc"
 

@@ -16,6 +16,7 @@ from . import codec
 log = logging.getLogger(__name__)
 
 NAME = "esms"
+STATUS_WINDOW = 7 * 86400.0  # GetSendStatus and GetSmsReceiverStatus_get cover "the last 7 days" (esms.md §5)
 DEDUP_WINDOW = 24 * 3600.0  # a RequestId blocks duplicates for 24 h (esms.md §2a, "valid for blocking for 24 hours")
 # The changes on_status acts on: a phone's callback fires once its final state is known; SEEN adds nothing (product.md
 # §9). The core skips the call for the others (a 100-phone send's `sent` step: bench/cpu.py esms_100).
@@ -95,7 +96,9 @@ class EsmsBackend:
         self.request_ids[(account.api_key, request_id)] = self.core.clock.now()
 
     def batch(self, account: Account, smsid: str) -> list[Message]:
-        return [m for m in self.core.store.batch(NAME, smsid) if m.account == account.api_key]
+        """An SMSID's messages for the status queries, which cover the last 7 days (esms.md §5); older: none."""
+        since = self.core.clock.now() - STATUS_WINDOW
+        return [m for m in self.core.store.batch(NAME, smsid) if m.account == account.api_key and m.created_at >= since]
 
     def on_status(self, message: Message, change: StatusChange) -> None:
         """One callback per phone once its final state is known (product.md §9); SEEN adds nothing for eSMS."""

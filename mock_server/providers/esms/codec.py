@@ -78,7 +78,8 @@ def flag(value: Any) -> bool:
     return text(value).strip().lower() in ("1", "true")
 
 
-PHONE_RE = re.compile(r"^(0|84)[0-9]{9}$")  # esms.md decision 6: 0 + 9 digits or 84 + 9 digits; no "+"
+# esms.md decision 6: 0 + 9 digits or 84 + 9 digits; no "+". Used with fullmatch (`$` lets a trailing newline through).
+PHONE_RE = re.compile(r"(0|84)[0-9]{9}")
 
 
 def content_of(fields: Mapping[str, str]) -> dict[str, str]:

@@ -59,16 +59,21 @@ BRANDNAME = "brandname"  # {"CodeResponse","ErrorMessage"}: product.md §9 picks
 def error_body(exc: ProviderError, envelope: str = SEND) -> dict[str, Any]:
     code: EsmsCode = exc.code
     message = code.message.format(**exc.extra) if exc.extra else code.message
+    return envelope_body(code.code, message, envelope, smsid=exc.extra.get("smsid", ""))
+
+
+def envelope_body(code: str, message: str, envelope: str, *, smsid: str = "") -> dict[str, Any]:
+    """An error answer in `envelope`: its code key, and what else it carries."""
     if envelope == BALANCE:
-        return {"Balance": 0, "CodeResponse": code.code, "ErrorMessage": message}
+        return {"Balance": 0, "CodeResponse": code, "ErrorMessage": message}
     if envelope == SEND_STATUS:
         # GetSendStatus's 101 sample carries the SMSID asked about and no ErrorMessage (esms.md §5).
-        return {"CodeResponse": code.code, "SMSID": exc.extra.get("smsid", "")}
+        return {"CodeResponse": code, "SMSID": smsid}
     if envelope == RECEIVER:
-        return {"CodeResult": code.code, "ErrorMessage": message}
+        return {"CodeResult": code, "ErrorMessage": message}
     if envelope == BRANDNAME:
-        return {"CodeResponse": code.code, "ErrorMessage": message}
-    return {"CodeResult": code.code, "CountRegenerate": 0, "ErrorMessage": message}
+        return {"CodeResponse": code, "ErrorMessage": message}
+    return {"CodeResult": code, "CountRegenerate": 0, "ErrorMessage": message}
 
 
 def render_error(exc: ProviderError, envelope: str = SEND) -> web.Response:
@@ -86,16 +91,16 @@ def render_error(exc: ProviderError, envelope: str = SEND) -> web.Response:
 _FAULT_MESSAGES = {500: "Internal error", 502: "Bad Gateway", 503: "Service Unavailable", 429: "Too Many Requests"}
 
 
-def render_fault(request: web.Request, *, status: int | None, code: Any, reason: str) -> web.Response:
-    """An injected fault (/_mock/faults) in eSMS's envelope: an HTTP error, or a forced CodeResult with HTTP 200."""
+def fault_response(*, status: int | None, code: Any, reason: str, envelope: str, smsid: str = "") -> web.Response:
+    """An injected fault (/_mock/faults): a forced code with HTTP 200 in the operation's own envelope (a client of
+    GetBalance reads CodeResponse), or an HTTP error in the framework's (CodeResult "99", as WCF answers it)."""
     if code is not None:
         known = next((c for c in EsmsCode if c.code == str(code) and c.http_status == 200), None)
-        body = {"CodeResult": str(code), "CountRegenerate": 0, "ErrorMessage": known.message if known else "Error"}
+        message = (known.message if known else "Error").replace("{phone}", "")
+        body = envelope_body(str(code), message, envelope, smsid=smsid)
         status = 200
     else:
         status = status or 500
-        body = {"CodeResult": "99", "CountRegenerate": 0, "ErrorMessage": _FAULT_MESSAGES.get(status, "Error")}
-    if "{phone}" in body["ErrorMessage"]:
-        body["ErrorMessage"] = body["ErrorMessage"].format(phone="")
+        body = envelope_body("99", _FAULT_MESSAGES.get(status, "Error"), SEND)
     return web.Response(text=esms_json(body), status=status, content_type="application/json", charset="utf-8",
                         headers=reason_header(reason))

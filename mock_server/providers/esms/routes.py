@@ -19,24 +19,14 @@ from ...httputil import BodyError, is_json_content_type, parse_json, read_bytes
 from ...keys import core_key
 from . import codec
 from .backend import NAME, Account, EsmsBackend
-from .errors import BALANCE, BRANDNAME, RECEIVER, SEND, SEND_STATUS, EsmsCode, EsmsError, render_error
+from .errors import (BALANCE, BRANDNAME, RECEIVER, SEND, SEND_STATUS, EsmsCode, EsmsError, fault_response,
+                     render_error)
 
 backend_key = web.AppKey("esms_backend", EsmsBackend)
 
 MAX_PHONES = 5000  # [I] the largest documented list (ads, esms.md §7); more -> 120 "Phone list exceeds limit"
 MAX_REQUEST_ID = 50  # esms.md §2a: "Maximum length 50 characters"
 VN_TZ = timezone(timedelta(hours=7))  # SendDate is Vietnamese local time
-
-# A missing required field answers the code of the check it would have failed, in this order (auth first).
-REQUIRED_CODES: dict[str, EsmsCode] = {
-    "ApiKey": EsmsCode.AUTHORIZE_FAILED,
-    "SecretKey": EsmsCode.AUTHORIZE_FAILED,
-    "RefId": EsmsCode.NOT_FOUND,
-    "SmsType": EsmsCode.MISSING_TYPE,
-    "Brandname": EsmsCode.BRANDNAME_NOT_EXIST,
-    "Phones": EsmsCode.INVALID_PHONE,
-    "Phone": EsmsCode.INVALID_PHONE,
-}
 
 # Rejections at submit decided by a rule or a magic number (product.md §4), as eSMS answers them.
 SUBMIT_CODES: dict[str, EsmsCode] = {
@@ -47,23 +37,22 @@ SUBMIT_CODES: dict[str, EsmsCode] = {
 }
 
 
-def from_violations(violations: list[Violation]) -> EsmsError:
-    """Schema violations -> the eSMS answer: a wrong JSON type fails WCF deserialisation (HTTP 400), a missing field
-    the business check it would have failed."""
+def from_violations(violations: list[Violation]) -> EsmsError | None:
+    """Schema violations -> the eSMS answer: a wrong JSON type fails WCF deserialisation (HTTP 400). A missing member
+    is none: WCF binds it as empty, and the operation's own checks answer it in their order (auth first: a request
+    with a wrong SecretKey and no Phones is 101, not 108)."""
     for v in violations:
         if v.kind != "required":
             return EsmsError(EsmsCode.BAD_REQUEST, v.message)
-    missing = {v.field: v for v in violations}
-    for name, code in REQUIRED_CODES.items():
-        if name in missing:
-            return EsmsError(code, missing[name].message, phone="", smsid="")
-    return EsmsError(EsmsCode.BAD_REQUEST, violations[0].message)
+    return None
 
 
 def validate(request: web.Request, schema: str, instance: Any) -> None:
     violations = request.config_dict[core_key].schemas.validate(f"esms/{schema}", instance)
     if violations:
-        raise from_violations(violations)
+        error = from_violations(violations)
+        if error is not None:
+            raise error
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -94,7 +83,9 @@ def scalar_fields(body: dict[str, Any]) -> dict[str, str]:
 def authenticate(request: web.Request, fields: dict[str, str], **extra: str) -> Account:
     account = request.config_dict[backend_key].authenticate(fields.get("ApiKey", ""), fields.get("SecretKey", ""))
     if account is None:
-        raise EsmsError(EsmsCode.AUTHORIZE_FAILED, "ApiKey/SecretKey do not match a configured eSMS account", **extra)
+        missing = [name for name in ("ApiKey", "SecretKey") if not fields.get(name)]
+        raise EsmsError(EsmsCode.AUTHORIZE_FAILED, f"{' and '.join(missing)} missing or empty" if missing else
+                        "ApiKey/SecretKey do not match a configured eSMS account", **extra)
     return account
 
 
@@ -104,7 +95,9 @@ def _send_date(value: str) -> float | None:
     try:
         return datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=VN_TZ).timestamp()
     except ValueError:
-        raise EsmsError(EsmsCode.BAD_REQUEST, f"SendDate {value!r} is not yyyy-mm-dd hh:MM:ss") from None
+        # A string member WCF binds fine, so no HTTP 400 (esms.md decision 3: business errors are HTTP 200); eSMS
+        # documents no code for it, and the mock answers its "unknown error" 99.
+        raise EsmsError(EsmsCode.UNKNOWN_ERROR, f"SendDate {value!r} is not yyyy-mm-dd hh:MM:ss") from None
 
 
 async def submit(request: web.Request, fields: dict[str, str], phones: list[str], *, sandbox: bool,
@@ -115,7 +108,7 @@ async def submit(request: web.Request, fields: dict[str, str], phones: list[str]
     account = authenticate(request, fields)
     sms_type = fields.get("SmsType", "").strip()
     if not sms_type:
-        raise EsmsError(EsmsCode.MISSING_TYPE, "SmsType is empty")
+        raise EsmsError(EsmsCode.MISSING_TYPE, "SmsType is missing or empty")
     if sms_type != "23":
         raise EsmsError(EsmsCode.UNSUPPORTED_TYPE, f"SmsType {sms_type!r}: only 23 (Viber) is emulated")
     brandname = fields.get("Brandname", "")
@@ -127,7 +120,7 @@ async def submit(request: web.Request, fields: dict[str, str], phones: list[str]
     if len(phones) > MAX_PHONES:
         raise EsmsError(EsmsCode.PHONE_LIST_LIMIT, f"{len(phones)} phones; at most {MAX_PHONES} per request")
     for phone in phones:
-        if not codec.PHONE_RE.match(phone):
+        if not codec.PHONE_RE.fullmatch(phone):  # fullmatch: `$` would let a trailing newline through
             raise EsmsError(EsmsCode.INVALID_PHONE,
                             f"phone {phone!r} is not 0 + 9 digits or 84 + 9 digits", phone=phone)
     content = codec.content_of(fields)
@@ -241,11 +234,12 @@ async def send_multiple_message_v4_get(request: web.Request, _args: list[str]) -
 async def get_send_status(request: web.Request, _args: list[str]) -> web.Response:
     query = codec.canonical_query(request.query.items(), ("RefId", "ApiKey", "SecretKey"))
     validate(request, "status_query.request", query)
-    smsid = query["RefId"]
-    account = authenticate(request, query, smsid=smsid)
+    smsid = query.get("RefId", "")
+    account = authenticate(request, query, smsid=smsid)  # 101 echoes the SMSID asked about (esms.md §5 sample)
     batch = request.config_dict[backend_key].batch(account, smsid)
     if not batch:
-        raise EsmsError(EsmsCode.NOT_FOUND, f"no message with SMSID {smsid!r} for this account", smsid=smsid)
+        raise EsmsError(EsmsCode.NOT_FOUND, f"no message with SMSID {smsid!r} for this account in the last 7 days",
+                        smsid=smsid)
     return esms_response(codec.send_status_body(smsid, batch, request.config_dict[backend_key].price))
 
 
@@ -253,9 +247,10 @@ async def get_sms_receiver_status(request: web.Request, _args: list[str]) -> web
     query = codec.canonical_query(request.query.items(), ("RefId", "ApiKey", "SecretKey"))
     validate(request, "status_query.request", query)
     account = authenticate(request, query)
-    batch = request.config_dict[backend_key].batch(account, query["RefId"])
+    smsid = query.get("RefId", "")
+    batch = request.config_dict[backend_key].batch(account, smsid)
     if not batch:
-        raise EsmsError(EsmsCode.NOT_FOUND, f"no message with SMSID {query['RefId']!r} for this account")
+        raise EsmsError(EsmsCode.NOT_FOUND, f"no message with SMSID {smsid!r} for this account in the last 7 days")
     return esms_response(codec.receiver_list_body(batch))
 
 
@@ -331,7 +326,17 @@ async def dispatch(request: web.Request) -> web.Response:
     try:
         return await op.handler(request, args)
     except EsmsError as exc:
-        return render_error(exc, op.envelope)
+        # A framework-level failure (malformed JSON, an over-limit body) answers in WCF's envelope, whatever the
+        # operation (product.md §9: CodeResult "99"); business codes in the operation's own.
+        return render_error(exc, op.envelope if exc.code.http_status == 200 else SEND)
+
+
+def render_fault(request: web.Request, *, status: int | None, code: Any, reason: str) -> web.Response:
+    """An injected fault (/_mock/faults) in the envelope of the operation the path names."""
+    parts = request.path.split("/")  # "", "MainService.svc", "json", the operation, its path arguments
+    op = OPERATIONS.get(parts[3].lower()) if len(parts) > 3 else None
+    smsid = codec.canonical_query(request.query.items(), ("RefId",)).get("RefId", "")
+    return fault_response(status=status, code=code, reason=reason, envelope=op.envelope if op else SEND, smsid=smsid)
 
 
 async def not_found(request: web.Request) -> web.Response:

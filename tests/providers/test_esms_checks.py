@@ -1,0 +1,111 @@
+"""eSMS: the order of checks when fields are missing, the phone form, SendDate, the status queries' 7-day window, and
+the envelope of framework errors and injected faults on the CodeResponse operations (esms.md decisions 3, 4, 6; §5)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.providers.test_esms import KEY, SECRET, send, viber
+
+GET = "/MainService.svc/json/SendMultipleMessage_V4_get"
+STATUS = "/MainService.svc/json/GetSendStatus"
+
+
+# README: "JSON and types → 101 → 300/118 (type) → 104 → 108/120 → …": a missing member is an empty one
+# (WCF binds it so), and fails its own check in that order rather than before authentication.
+@pytest.mark.parametrize("fields, code", [
+    ({"SecretKey": "bad", "SmsType": ...}, "101"),
+    ({"SecretKey": "bad", "Brandname": ...}, "101"),
+    ({"SecretKey": "bad", "Phones": ...}, "101"),
+    ({"SecretKey": ..., "Phones": ...}, "101"),
+    ({"SmsType": "2", "Brandname": ...}, "118"),
+    ({"SmsType": ..., "Brandname": ...}, "300"),
+    ({"Brandname": "NOT REGISTERED", "Phones": ...}, "104"),
+    ({"Phones": ...}, "108"),
+])
+async def test_a_missing_field_fails_its_check_in_the_documented_order(mock_client, fields, code):
+    status, body, _ = await send(mock_client, viber(**fields))
+    assert (status, body["CodeResult"]) == (200, code)
+
+
+async def test_missing_fields_on_the_get_form_and_the_status_query_fail_authentication_first(mock_client):
+    resp = await mock_client.get(GET, params={"ApiKey": KEY, "SecretKey": "bad", "Brandname": "MOCKBRAND",
+                                              "SmsType": "23", "Content": "x"})
+    assert await resp.json() == {"CodeResult": "101", "CountRegenerate": 0, "ErrorMessage": "Authorize Failed"}
+    resp = await mock_client.get(STATUS, params={"ApiKey": KEY, "SecretKey": "bad"})
+    assert await resp.json() == {"CodeResponse": "101", "SMSID": ""}
+    resp = await mock_client.get(STATUS, params={"ApiKey": KEY, "SecretKey": SECRET})  # no RefId: nothing to find
+    assert await resp.json() == {"CodeResponse": "105", "SMSID": ""}
+
+
+async def test_get_send_status_101_echoes_the_ref_id_when_a_key_is_missing(mock_client):
+    # esms.md §5: the 101 sample is {"CodeResponse":"101","SMSID":"<the RefId asked about>"}.
+    resp = await mock_client.get(STATUS, params={"RefId": "abc", "SecretKey": SECRET})
+    assert (resp.status, await resp.json()) == (200, {"CodeResponse": "101", "SMSID": "abc"})
+    assert resp.headers["X-Mock-Reason"] == "ApiKey missing or empty"
+
+
+@pytest.mark.parametrize("phone", ["0901255500\n", "84901255500\n"])
+async def test_a_phone_with_a_trailing_newline_is_108(mock_client, phone):
+    # esms.md decision 6: 0 + 9 digits or 84 + 9 digits (a regex `$` let the newline through).
+    _, body, _ = await send(mock_client, viber(Phones=[phone]))
+    assert body == {"CodeResult": "108", "CountRegenerate": 0,
+                    "ErrorMessage": f"The phone number {phone} is not valid."}
+
+
+@pytest.mark.parametrize("send_date", ["2026-11-26T10:00:00", "26/11/2026 10:00", 20261126])
+async def test_an_unparseable_send_date_is_a_body_level_99(mock_client, send_date):
+    # A string member WCF binds without complaint: no HTTP 400 (esms.md decision 3); eSMS documents no code for it.
+    status, body, headers = await send(mock_client, viber(SendDate=send_date))
+    assert (status, body) == (200, {"CodeResult": "99", "CountRegenerate": 0,
+                                    "ErrorMessage": "Unknown error, please retry"})
+    assert headers["X-Mock-Reason"] == f"SendDate {str(send_date)!r} is not yyyy-mm-dd hh:MM:ss"
+
+
+@pytest.mark.parametrize("op, answer", [
+    ("GetSendStatus", {"CodeResponse": "105", "SMSID": "{smsid}"}),
+    ("GetSmsReceiverStatus_get", {"CodeResult": "105", "ErrorMessage": "Message id not found"}),
+])
+async def test_status_queries_cover_the_last_7_days(mock_client, advance, op, answer):
+    _, sent, _ = await send(mock_client, viber())
+    params = {"RefId": sent["SMSID"], "ApiKey": KEY, "SecretKey": SECRET}
+    await advance(7 * 86400 - 1)
+    resp = await mock_client.get(f"/MainService.svc/json/{op}", params=params)
+    assert (await resp.json())[next(iter(answer))] == "100"
+    await advance(2)
+    resp = await mock_client.get(f"/MainService.svc/json/{op}", params=params)
+    assert await resp.json() == {k: v.format(smsid=sent["SMSID"]) for k, v in answer.items()}
+
+
+@pytest.mark.parametrize("endpoint, path, answer", [
+    ("GetBalance", f"GetBalance/{KEY}/{SECRET}",
+     {"Balance": 0, "CodeResponse": "101", "ErrorMessage": "Authorize Failed"}),
+    ("GetListBrandname", f"GetListBrandname/{KEY}/{SECRET}",
+     {"CodeResponse": "101", "ErrorMessage": "Authorize Failed"}),
+    ("GetSendStatus", f"GetSendStatus?RefId=abc&ApiKey={KEY}&SecretKey={SECRET}",
+     {"CodeResponse": "101", "SMSID": "abc"}),
+    ("Send_Multiple_Sms_OTT", "Send_Multiple_Sms_OTT/",
+     {"CodeResult": "101", "CountRegenerate": 0, "ErrorMessage": "Authorize Failed"}),
+])
+async def test_an_injected_provider_code_answers_in_the_operation_s_envelope(mock_client, endpoint, path, answer):
+    # esms.md decision 4: CodeResponse on balance, GetSendStatus and the brandname list; a client reads that key.
+    resp = await mock_client.post("/_mock/faults", json={"action": "provider_code", "code": "101", "provider": "esms",
+                                                         "endpoint": endpoint})
+    assert resp.status == 201
+    url = "/MainService.svc/json/" + path
+    resp = await (mock_client.post(url, json=viber()) if endpoint.startswith("Send") else mock_client.get(url))
+    assert (resp.status, await resp.json()) == (200, answer)
+
+
+async def test_framework_errors_of_a_code_response_operation_answer_in_wcf_s_envelope(mock_client):
+    # product.md §9: malformed JSON, unknown operation, wrong verb answer the eSMS envelope with CodeResult "99".
+    balance = "/MainService.svc/json/GetBalance_json"
+    resp = await mock_client.post(balance, data=b"{", headers={"Content-Type": "application/json"})
+    assert (resp.status, await resp.json()) == (400, {"CodeResult": "99", "CountRegenerate": 0,
+                                                      "ErrorMessage": "Request Error"})
+    resp = await mock_client.get(balance)
+    assert (resp.status, await resp.json()) == (405, {"CodeResult": "99", "CountRegenerate": 0,
+                                                      "ErrorMessage": "Method not allowed"})
+    resp = await mock_client.post(balance, json={"ApiKey": KEY, "SecretKey": "bad"})  # a business code: its own
+    assert (resp.status, await resp.json()) == (200, {"Balance": 0, "CodeResponse": "101",
+                                                      "ErrorMessage": "Authorize Failed"})

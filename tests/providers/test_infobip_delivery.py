@@ -107,6 +107,25 @@ async def test_rule_makes_sms_step_fail_too(mock_client, advance):
     assert (report["channel"], report["status"]["name"]) == ("SMS", "UNDELIVERABLE_NOT_DELIVERED")
 
 
+async def test_a_rule_rejecting_the_viber_step_fails_over_to_sms(mock_client, advance, callback_receiver):
+    # The seed page: "If the messages are rejected on Viber ..., the messages will be sent using SMS". A rule naming
+    # the channel rejects that step, not the send; a rule without one (like 55503) rejects at submit.
+    resp = await mock_client.post("/_mock/rules", json={"phone": "41790000001", "provider": "infobip",
+                                                        "channel": "viber", "outcome": "rejected"})
+    assert resp.status == 201
+    status, body, headers = await post(mock_client, "/omni/1/advanced",
+                                       advanced("41790000001", notifyUrl=callback_receiver.url,
+                                                intermediateReport=True))
+    assert status == 200 and body["messages"][0]["status"]["name"] == "PENDING_ENROUTE"
+    assert "X-Mock-Reason" not in headers
+    await advance(5)
+    (report,) = await reports(mock_client)
+    assert (report["channel"], report["status"]["name"]) == ("SMS", "DELIVERED_TO_HANDSET")
+    pushed = [r.json()["results"][0] for r in await callback_receiver.wait_for(2)]
+    assert [(r["channel"], r["status"]["name"]) for r in pushed] == [("VIBER", "REJECTED_DESTINATION"),
+                                                                    ("SMS", "DELIVERED_TO_HANDSET")]
+
+
 async def test_seen_reports_delivered_once(mock_client, advance, callback_receiver):
     await post(mock_client, "/omni/1/advanced", advanced("41793055504", notifyUrl=callback_receiver.url))
     await advance(5)
@@ -229,6 +248,18 @@ async def test_reports_are_kept_48_hours(mock_client, advance):
     await advance(48 * 3600 + 1)
     assert await reports(mock_client) == []
     assert await logs(mock_client) == []
+
+
+async def test_reports_are_kept_48_hours_from_when_the_message_finished_even_after_one_clock_jump(mock_client,
+                                                                                                   advance):
+    # One jump runs the steps at their due times: a report's 48 h count from its doneAt, not from the jump's end.
+    await post(mock_client, "/omni/1/advanced", advanced("41793026727"))
+    await post(mock_client, "/omni/1/advanced", advanced("41793026728"))
+    await advance(48 * 3600 + 0.6)  # both delivered at 0.7 s: inside the window for another 0.1 s
+    (first,) = await reports(mock_client, limit=1)
+    assert first["to"] == "41793026727"
+    await advance(0.2)  # the second is 48 h old now, though the jump that delivered it ended only 0.2 s ago
+    assert await reports(mock_client) == []
 
 
 # --- logs ------------------------------------------------------------------------------------------------------------

@@ -286,9 +286,11 @@ class InfobipBackend:
             )
             self.deliveries[message.id] = delivery
             core.accept(message, decision, start=False)
-            if decision.outcome in SUBMIT_OUTCOMES:
+            if decision.outcome in SUBMIT_OUTCOMES and not (decision.rule is not None and decision.rule.channel):
                 # Rejected at submit: the answer carries the REJECTED status, and a final report with the same status
-                # follows at once; no failover (product.md §9).
+                # follows at once; no failover (product.md §9). A rule naming the first step's channel rejects that
+                # step only, and the flow moves on like any failed step (README "Failover"; the seed page: "If the
+                # messages are rejected on Viber ... the messages will be sent using SMS").
                 status = codec.REJECTION_STATUS[decision.outcome]
                 reasons.append(f"destinations[{i}] {phone}: {decision.source}: {decision.outcome} -> {status.name}")
                 delivery.locked = True
@@ -327,7 +329,7 @@ class InfobipBackend:
             message.content = content
         token = delivery.token
         if decision.outcome in SUBMIT_OUTCOMES:
-            # A rejection decided for a later step (a rule naming its channel): that step is REJECTED, the flow moves on.
+            # A rejection decided for a step by a rule naming its channel: that step is REJECTED, the flow moves on.
             delivery.rejection = codec.REJECTION_STATUS[decision.outcome]
             steps = [Step(0.0, Status.REJECTED, decision.source)]
         else:
@@ -410,7 +412,10 @@ class InfobipBackend:
     def _finish(self, delivery: Delivery) -> None:
         """The destination's final state: one report, pulled once at /omni/1/reports and pushed to notifyUrl."""
         delivery.final = True
-        entry = UnreadReport(delivery.account, self.core.clock.now(), delivery.message.id, delivery)
+        # Kept 48 h from when the walk finished, which is the clock's time only if no clock jump ran the step late.
+        done_at = delivery.current.done_at
+        entry = UnreadReport(delivery.account, self.core.clock.now() if done_at is None else done_at,
+                             delivery.message.id, delivery)
         self.reports.add(entry)
         if self.core.persist.enabled:
             self.core.persist.put(f"{NAME}/report/{entry.id}", lambda: [entry.user, entry.at, self._rendered(entry),

@@ -35,6 +35,12 @@ def parse_json(raw: bytes) -> Any:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BodyError("encoding", f"body is not valid UTF-8 (byte {exc.start})") from None
+    return parse_json_text(text)
+
+
+def parse_json_text(text: str) -> Any:
+    """parse_json for JSON that arrived as text: inside a string member (NXCLOUD's templateParams), held to the same
+    rules, so nothing it stores can make an answer fail to encode (NaN, Infinity, a lone surrogate)."""
     if not text.strip():
         raise BodyError("json", "body is empty; a JSON object is expected")
     try:

@@ -208,6 +208,19 @@ async def test_otp_params_as_string_accepted_leniently(mock_client, params):
     assert content["template_params"] == {"pin": "132132"}
 
 
+@pytest.mark.parametrize("params", ['{"pin":"132132","extra":NaN}', '{"pin":"132132","x":Infinity}',
+                                    '{"pin":"132132","x":1e999}', '{"pin":"132132","x":"\\ud800"}',
+                                    '{"pin",NaN}'])
+async def test_otp_params_as_string_are_json_by_the_same_rules_as_a_body(mock_client, params):
+    # json.loads took NaN, Infinity and a lone surrogate inside the string; stored, they broke every control-API answer
+    # that showed the message (README: NaN/Infinity/1e999 are 9000, a lone surrogate refused like invalid UTF-8).
+    data = {"rateType": "OtpTemplate", "temolateId": "1", "temolateParams": params, "temolateLang": "en"}
+    answer, headers = await send(mock_client, body(**data))
+    assert answer["code"] == 9000 and "templateParams" in headers["X-Mock-Reason"]
+    resp = await mock_client.get("/_mock/messages")
+    assert resp.status == 200 and await resp.json() == {"items": [], "total": 0}
+
+
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
@@ -502,9 +515,10 @@ async def test_wrong_verb_answers_1003(mock_client, method):
     assert resp.headers["X-Mock-Reason"] == f"{method} is not allowed: /api/viber/mt is POST only"
 
 
-@pytest.mark.parametrize("path", ["/api/viber/mo", "/api/viber/", "/api/viber/mt/extra", "/api/viber"])
+@pytest.mark.parametrize("path", ["/api/viber/mo", "/api/viber/", "/api/viber/mt/extra", "/api/viber",
+                                  "/api/viber/mt/"])
 async def test_unknown_path_answers_failure(mock_client, path):
     resp = await mock_client.post(path, data=b"{}")
     assert resp.status == 200
     assert_code(await resp.json(), NxcloudCode.FAILURE)
-    assert resp.headers["X-Mock-Reason"].startswith("no NXCLOUD endpoint at")
+    assert resp.headers["X-Mock-Reason"].startswith(f"no NXCLOUD endpoint at {path}")  # not "POST is not allowed"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
-import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Mapping
 
 from ...core.models import Status
+from ...httputil import BodyError, parse_json_text
 
 FUNCTION_TYPES = ("text", "image", "text_image", "text_image_button", "text_button", "file", "video", "video_text",
                   "video_text_button")
@@ -50,17 +50,19 @@ _SNAKE = {"pin": "pin", "businessPlatformName": "business_platform_name", "pinTy
 def template_params(value: str) -> Any:
     """`templateParams` sent as a string: JSON text, or the page's own (non-JSON) example form `{"pin","132132"}`
     read as name, value pairs. Anything else is returned unchanged, for the schema to refuse."""
+    # Strictly, as a body is parsed: json.loads took NaN and Infinity, and a lone surrogate, which then broke every
+    # control-API answer showing the message (JSON has no NaN).
     try:
-        parsed = json.loads(value)
-    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than the parser's stack
+        parsed = parse_json_text(value)
+    except BodyError:
         parsed = None
     if isinstance(parsed, dict):
         return parsed
     inner = value.strip()
     if inner.startswith("{") and inner.endswith("}"):
         try:
-            items = json.loads("[" + inner[1:-1] + "]")
-        except (ValueError, RecursionError):
+            items = parse_json_text("[" + inner[1:-1] + "]")
+        except BodyError:
             return value
         names = items[0::2]
         if items and len(items) % 2 == 0 and all(isinstance(n, str) for n in names):

@@ -142,10 +142,11 @@ async def viber_mt(request: web.Request) -> web.Response:
 
 
 async def not_found(request: web.Request) -> web.Response:
-    if request.path.rstrip("/") == "/api/viber/mt":
+    if request.path.rstrip("/") == "/api/viber/mt" and request.method != "POST":
         # The convention lists a wrong request method among the causes of 1003 (spec §4).
         raise NxcloudError(NxcloudCode.INVALID_SIGNATURE, f"{request.method} is not allowed: /api/viber/mt is POST only")
-    raise NxcloudError(NxcloudCode.FAILURE, f"no NXCLOUD endpoint at {request.path}; the Viber API is POST /api/viber/mt")
+    raise NxcloudError(NxcloudCode.FAILURE, f"no NXCLOUD endpoint at {request.path}; the Viber API is POST /api/viber/mt"
+                                            " (no trailing slash)")
 
 
 def add_routes(app: web.Application) -> None:

@@ -22,6 +22,7 @@ STATUS = "/MainService.svc/json/GetSendStatus"
     ({"SmsType": ..., "Brandname": ...}, "300"),
     ({"Brandname": "NOT REGISTERED", "Phones": ...}, "104"),
     ({"Phones": ...}, "108"),
+    ({"Phones": None}, "108"),  # WCF binds null as it binds a missing member (schemas/esms/common.json)
 ])
 async def test_a_missing_field_fails_its_check_in_the_documented_order(mock_client, fields, code):
     status, body, _ = await send(mock_client, viber(**fields))

@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from ...core.models import Message
 from ...core.rules import SUBMIT_OUTCOMES
 from ...core.schemas import Violation
 from ...httputil import BodyError, is_json_content_type, parse_json, read_bytes
@@ -231,26 +232,26 @@ async def send_multiple_message_v4_get(request: web.Request, _args: list[str]) -
     return await submit(request, fields, phones, sandbox=codec.flag(query.get("Sandbox")), raw=dict(query))
 
 
-async def get_send_status(request: web.Request, _args: list[str]) -> web.Response:
+def _queried_batch(request: web.Request) -> tuple[str, list[Message]]:
+    """The status queries' shared part: the SMSID asked about (RefId) and its messages of the last 7 days."""
     query = codec.canonical_query(request.query.items(), ("RefId", "ApiKey", "SecretKey"))
     validate(request, "status_query.request", query)
     smsid = query.get("RefId", "")
-    account = authenticate(request, query, smsid=smsid)  # 101 echoes the SMSID asked about (esms.md §5 sample)
+    account = authenticate(request, query, smsid=smsid)  # GetSendStatus's 101 echoes the SMSID (esms.md §5 sample)
     batch = request.config_dict[backend_key].batch(account, smsid)
     if not batch:
         raise EsmsError(EsmsCode.NOT_FOUND, f"no message with SMSID {smsid!r} for this account in the last 7 days",
                         smsid=smsid)
+    return smsid, batch
+
+
+async def get_send_status(request: web.Request, _args: list[str]) -> web.Response:
+    smsid, batch = _queried_batch(request)
     return esms_response(codec.send_status_body(smsid, batch, request.config_dict[backend_key].price))
 
 
 async def get_sms_receiver_status(request: web.Request, _args: list[str]) -> web.Response:
-    query = codec.canonical_query(request.query.items(), ("RefId", "ApiKey", "SecretKey"))
-    validate(request, "status_query.request", query)
-    account = authenticate(request, query)
-    smsid = query.get("RefId", "")
-    batch = request.config_dict[backend_key].batch(account, smsid)
-    if not batch:
-        raise EsmsError(EsmsCode.NOT_FOUND, f"no message with SMSID {smsid!r} for this account in the last 7 days")
+    _smsid, batch = _queried_batch(request)
     return esms_response(codec.receiver_list_body(batch))
 
 

@@ -68,10 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = Settings.load(
-            args.config,
-            overrides={"host": args.host, "port": args.port, "seed": args.seed, "clock": args.clock,
-                       "store": args.store, "loop": args.loop},
+        settings = Settings.load(  # --config outranks MOCK_SERVER_CONFIG: flag > environment > file (product.md §9)
+            overrides={"config": args.config, "host": args.host, "port": args.port, "seed": args.seed,
+                       "clock": args.clock, "store": args.store, "loop": args.loop},
         )
     except SettingsError as exc:
         print(f"mock-server: {exc}", file=sys.stderr)

@@ -69,7 +69,9 @@ class Settings:
         settings = cls.from_dict(data, config=Path(config) if config else None)
         flat: dict[str, Any] = {}
         for name, conv in _FLAGS.items():
-            if ENV_PREFIX + name.upper() in env:
+            # An empty variable is an unset one (CI writes MOCK_SERVER_HOST=${HOST} with HOST unset): an empty host
+            # would listen on every interface.
+            if env.get(ENV_PREFIX + name.upper(), "").strip():
                 flat[name] = env[ENV_PREFIX + name.upper()]
         flat.update({k: v for k, v in overrides.items() if k in _FLAGS})
         try:
@@ -168,14 +170,29 @@ def _port(value: Any) -> int:
     return port
 
 
+def _host(value: Any) -> str:
+    if not str(value).strip():
+        raise ValueError("host must not be empty (0.0.0.0 or :: listen on all interfaces, if that is what you want)")
+    return str(value)
+
+
+def _at_least(name: str, low: int) -> Any:
+    def convert(value: Any) -> int:
+        number = int(value)
+        if number < low:
+            raise ValueError(f"{name} must be at least {low}, not {number}")  # as the config file's schema says
+        return number
+    return convert
+
+
 # The settings a flag or MOCK_SERVER_<NAME> can set, with their converters.
 _FLAGS = {
-    "host": str,
+    "host": _host,
     "port": _port,
     "seed": _opt_int,
     "clock": _clock,
     "store": _store,
-    "max_body_bytes": int,
-    "max_messages": int,
+    "max_body_bytes": _at_least("max_body_bytes", 1),
+    "max_messages": _at_least("max_messages", 0),
     "loop": lambda v: _choice("loop", v, ("asyncio", "uvloop")),
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import urllib.request
@@ -118,6 +119,20 @@ async def test_installed_wheel_finds_its_data(wheel: Path, tmp_path: Path):
     try:
         status, health = await asyncio.to_thread(fetch, base + "/_mock/health")
         assert status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+
+
+async def test_the_config_flag_outranks_the_config_environment_variable(tmp_path):
+    config = tmp_path / "mine.toml"
+    config.write_text((ROOT / "fixtures" / "default.toml").read_text().replace("MOCKBRAND", "FLAGBRAND"))
+    env = {**os.environ, "MOCK_SERVER_CONFIG": str(tmp_path / "missing.toml"), "MOCK_SERVER_HOST": ""}
+    proc, base = await start("--config", str(config), "--port", "0", env=env)  # and "" host is no host: loopback
+    try:
+        status, brands = await asyncio.to_thread(
+            fetch, base + "/MainService.svc/json/GetListBrandname/ESMS_SANDBOX_KEY/ESMS_SANDBOX_SECRET")
+        assert status == 200 and "FLAGBRAND" in [b["Brandname"] for b in brands["ListBrandName"]]
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 15) == 0

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..core import StateConflict
-from ..core.clock import iso_utc
+from ..core.clock import LATEST, iso_utc
 from ..core.events import Event
 from ..core.models import Status
 from ..core.rules import RuleError
@@ -57,9 +57,17 @@ async def control_errors(request: web.Request, handler: Callable[[web.Request], 
         return error_response(500, "internal error in the mock (see its log)")
 
 
+BALANCE_LIMIT = Decimal(10) ** 15  # a balance stays within ±10^15 (README "Out-of-range values")
+
+
 def apply_balance(current: Decimal, body: dict[str, Any]) -> Decimal:
     """A balance change of the control API (validated by its schema): `{"balance": N}` sets, `{"add": N}` tops up."""
-    return Decimal(str(body["balance"])) if "balance" in body else current + Decimal(str(body["add"]))
+    if "balance" in body:
+        return Decimal(str(body["balance"]))
+    balance = current + Decimal(str(body["add"]))
+    if abs(balance) > BALANCE_LIMIT:
+        raise ControlError(400, f"add: the balance would be {balance}, beyond ±10^15")
+    return balance
 
 
 async def read_body(request: web.Request, schema: str | None = None) -> dict[str, Any]:
@@ -359,7 +367,11 @@ async def get_clock(request: web.Request) -> web.Response:
 async def advance_clock(request: web.Request) -> web.Response:
     """Move the mock clock forward by `seconds`; everything that fell due has happened when this answers."""
     body = await read_body(request, "clock_advance.request")
-    return json_response({"now": iso_utc(request.config_dict[core_key].advance(float(body["seconds"])))})
+    core, seconds = request.config_dict[core_key], float(body["seconds"])
+    if core.clock.now() + seconds >= LATEST:
+        raise ControlError(400, f"seconds: {seconds:g} would move the mock clock past the year 9000, which it never "
+                                "passes (it is at " + iso_utc(core.clock.now()) + ")")
+    return json_response({"now": iso_utc(core.advance(seconds))})
 
 
 async def reset(request: web.Request) -> web.Response:

@@ -60,6 +60,10 @@ def make_clock(kind: str) -> Clock:
 
 
 # The whole second last formatted and its "YYYY-MM-DDTHH:MM:SS." text, replaced as one tuple (thread-safe reads).
+# The mock clock stays before this (the year 9000): every time it shows must still format, and a clock past the year
+# 9999 could not be shown nor moved back (time never runs backwards, not even at a reset).
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc).timestamp()
+
 _last_second: tuple[int, str] = (-1, "")
 
 

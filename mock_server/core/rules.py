@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .phones import international, last5, phone_keys
+from .phones import international, last5, national, phone_keys
 
 # Outcomes that end the message at submit: the provider answers the send with its own rejection code.
 SUBMIT_OUTCOMES = frozenset({"rejected", "blocked", "no_balance", "provider_error"})
@@ -79,7 +79,9 @@ class Rule:
             return False
         if self.phone and not (phone_keys(self.phone) & phone_keys(phone)):
             return False
-        if self._regex is not None and not any(self._regex.search(k) for k in phone_keys(phone) | {phone}):
+        # Both forms (README "Rules"): `^0901` matches a send to 84901…, `^8490` one to 0901….
+        if self._regex is not None and not any(self._regex.search(k) for k in phone_keys(phone) | {phone,
+                                                                                                    national(phone)}):
             return False
         return True
 
@@ -160,7 +162,7 @@ class Outcomes:
         if spec.get("phone_pattern") is not None:
             try:
                 regex = re.compile(spec["phone_pattern"])
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:  # "a{4294967296}", 1 000 nested groups
                 raise RuleError(f"phone_pattern is not a valid regular expression: {exc}") from None
         rule = Rule(
             id=f"r_{next(self._ids)}",

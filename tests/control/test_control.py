@@ -144,12 +144,24 @@ async def test_rule_by_provider_only_and_delete_all(mock_client):
     ({"phone": "1", "outcome": "delivered", "colour": "red"}, "colour"),
     ({"phone_pattern": "(", "outcome": "delivered"}, "not a valid regular expression"),
     ({"phone": 5, "outcome": "delivered"}, "phone must be of type string"),
+    # re.compile raises more than re.error: OverflowError and RecursionError were a 500
+    ({"phone_pattern": "a{4294967296}", "outcome": "delivered"}, "not a valid regular expression"),
+    ({"phone_pattern": "(" * 1000 + ")" * 1000, "outcome": "delivered"}, "not a valid regular expression"),
 ])
 async def test_rule_bad_input(mock_client, body, message):
     resp = await mock_client.post("/_mock/rules", json=body)
     assert resp.status == 400
     assert message in (await resp.json())["error"]
     assert resp.headers["X-Mock-Reason"]
+
+
+@pytest.mark.parametrize("pattern, phone", [("^0901", "84901255577"), ("^8490", "0901255577")])
+async def test_a_phone_pattern_is_searched_in_both_forms(mock_client, advance, pattern, phone):
+    await mock_client.post("/_mock/rules", json={"phone_pattern": pattern, "outcome": "undeliverable"})
+    assert (await send(mock_client, phone))["CodeResult"] == "100"
+    await advance(1)
+    _, latest = await get(mock_client, "/_mock/messages/latest")
+    assert (latest["status"], latest["history"][0]["detail"]) == ("undeliverable", "rule r_1")
 
 
 async def test_rule_delete_unknown(mock_client):
@@ -176,6 +188,18 @@ async def test_clock_advance(mock_client, mock_clock):
 async def test_clock_advance_bad_input(mock_client, data, message):
     resp = await mock_client.post("/_mock/clock/advance", data=data, headers={"Content-Type": "application/json"})
     assert resp.status == 400 and message in (await resp.json())["error"]
+
+
+async def test_the_clock_never_passes_the_year_9000(mock_client, mock_clock):
+    from mock_server.core.clock import LATEST, iso_utc
+
+    mock_clock.advance(LATEST - mock_clock.now() - 100)  # ~7 000 years of 10-year advances, at once
+    resp = await mock_client.post("/_mock/clock/advance", json={"seconds": 101})
+    assert resp.status == 400 and "past the year 9000" in (await resp.json())["error"]
+    assert mock_clock.now() == LATEST - 100  # refused before the clock moved: everything can still show its time
+    resp = await mock_client.post("/_mock/clock/advance", json={"seconds": 99})
+    assert await resp.json() == {"now": iso_utc(LATEST - 1)} == {"now": "8999-12-31T23:59:59.000Z"}
+    assert (await get(mock_client, "/_mock/health"))[0] == 200
 
 
 async def test_reset_restores_start_state(mock_client):

@@ -168,6 +168,16 @@ def test_settings_precedence_flag_over_env_over_file(tmp_path: Path):
     assert (s.port, s.clock) == (9002, "manual")
     s = Settings.load(config, env={"MOCK_SERVER_PORT": "9002"}, overrides={"port": 0, "seed": 7})
     assert (s.port, s.seed) == (0, 7)
+    # --config outranks MOCK_SERVER_CONFIG (what the CLI passes as an override)
+    s = Settings.load(env={"MOCK_SERVER_CONFIG": str(tmp_path / "missing.toml")}, overrides={"config": config})
+    assert s.port == 9001
+
+
+def test_an_empty_environment_variable_is_unset_and_no_flag_can_empty_the_host(tmp_path: Path):
+    s = Settings.load(env={"MOCK_SERVER_HOST": "", "MOCK_SERVER_PORT": " ", "MOCK_SERVER_SEED": ""})
+    assert (s.host, s.port, s.seed) == ("127.0.0.1", 8080, None)  # not "": that listens on every interface
+    with pytest.raises(SettingsError, match="host must not be empty"):
+        Settings.load(env={}, overrides={"host": ""})
 
 
 def test_shipped_defaults_listen_on_loopback():
@@ -182,6 +192,8 @@ def test_shipped_defaults_listen_on_loopback():
     ("", {"MOCK_SERVER_PORT": "99999"}, "port"),
     ("", {"MOCK_SERVER_CLOCK": "sundial"}, "clock"),
     ("", {"MOCK_SERVER_STORE": "redis:x"}, "store"),
+    ("", {"MOCK_SERVER_MAX_BODY_BYTES": "-1"}, "max_body_bytes must be at least 1, not -1"),
+    ("", {"MOCK_SERVER_MAX_MESSAGES": "-5"}, "max_messages must be at least 0, not -5"),
     ('[[esms.accounts]]\napi_key = "k"\n', {}, r"esms.accounts\[0\]: 'secret_key' is a required property"),
     ('[server]\nport = "80"\n', {}, "server.port: '80' is not of type 'integer'"),
     ('[[nxcloud.accounts]]\naccess_key = "a"\naccess_secret = "b"\napps = [{ dr_webhook = "" }]\n', {},

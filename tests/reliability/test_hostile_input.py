@@ -653,3 +653,13 @@ async def test_static_route_traversal_is_a_json_404(mock_client, seeded, target)
 async def test_static_files_are_still_served(mock_client):
     status, headers, body = await raw_request(mock_client, http("GET", "/_mock/ui/static/app.js"))
     assert status == 200 and headers["content-security-policy"] and body
+
+
+async def test_control_balance_stays_within_10_to_the_15_over_repeated_adds(mock_client):
+    for path in ("/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", f"/_mock/accounts/nxcloud/{NX_KEY}/balance"):
+        assert (await mock_client.post(path, json={"balance": 1e15})).status == 200
+        resp = await mock_client.post(path, json={"add": 1})
+        assert resp.status == 400 and (await resp.json())["error"].startswith("add: the balance would be ")
+        assert (await mock_client.post(path, json={"add": -1e15})).status == 200  # back to 0
+        assert (await mock_client.post(path, json={"add": -1e15})).status == 200  # -10^15: the floor
+        assert (await mock_client.post(path, json={"add": -1})).status == 400

@@ -27,7 +27,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 from aiohttp import web
@@ -35,6 +35,13 @@ from multidict import CIMultiDict
 
 from .core.clock import ManualClock
 from .settings import Settings
+
+try:
+    # pytest-asyncio's own decorator: the async fixtures then work in its default strict mode too, not only under
+    # `asyncio_mode = auto` (pip install 'viber-mock-server[pytest]' brings it, with pytest-aiohttp for mock_client).
+    from pytest_asyncio import fixture as async_fixture
+except ImportError:  # the sync fixtures work without it
+    async_fixture = pytest.fixture
 
 
 @dataclass
@@ -127,7 +134,7 @@ def mock_clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture
+@async_fixture
 async def mock_app(mock_settings: Settings, mock_clock: ManualClock) -> web.Application:
     """The whole mock as an aiohttp application, on the manual clock."""
     from .app import create_app
@@ -135,18 +142,49 @@ async def mock_app(mock_settings: Settings, mock_clock: ManualClock) -> web.Appl
     return create_app(mock_settings, clock=mock_clock)
 
 
-@pytest.fixture
+@async_fixture
 async def mock_client(aiohttp_client: Any, mock_app: web.Application) -> Any:
     """An aiohttp test client talking to the mock over real HTTP on a free loopback port."""
     return await aiohttp_client(mock_app)
 
 
-@pytest.fixture
+@async_fixture
 async def callback_receiver() -> AsyncIterator[CallbackReceiver]:
     """A local HTTP listener recording the callbacks the mock sends; `.url` is its base URL."""
     receiver = await CallbackReceiver().start()
     yield receiver
     await receiver.close()
+
+
+@pytest.fixture
+def advance(mock_client: Any) -> Callable[[float], Awaitable[dict[str, Any]]]:
+    """`await advance(seconds)`: move the mock clock through the control API, as `MockServerClient.advance` does;
+    every status change that fell due has happened (and its callbacks are queued) when it returns."""
+
+    async def _advance(seconds: float) -> dict[str, Any]:
+        resp = await mock_client.post("/_mock/clock/advance", json={"seconds": seconds})
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+    return _advance
+
+
+@pytest.fixture
+def callback_attempts(mock_client: Any) -> Callable[[int], Awaitable[list[dict[str, Any]]]]:
+    """`await callback_attempts(n)`: the attempt log (`GET /_mock/callbacks`, newest first) once the mock has recorded
+    at least n attempts. A receiver sees a request before the mock records it; this waits on the mock's event bus."""
+    from .keys import core_key
+
+    async def _wait(n: int = 1) -> list[dict[str, Any]]:
+        core = mock_client.app[core_key]
+        if len(core.callbacks.attempts) < n:
+            await core.events.wait_for(lambda e: e.type == "callback.attempted" and len(core.callbacks.attempts) >= n)
+        resp = await mock_client.get("/_mock/callbacks")
+        listed = await resp.json()
+        assert listed["total"] >= n
+        return listed["items"]
+
+    return _wait
 
 
 # --- a whole server in a thread, and a synchronous client for it ----------------------------------------------------

@@ -1,0 +1,44 @@
+"""The plugin as a user's suite meets it: a fresh pytest run in its own folder (none of this repository's settings,
+pytest-asyncio in its default strict mode), with the README's async example and a sync one."""
+
+from __future__ import annotations
+
+pytest_plugins = ["pytester"]
+
+USER_TESTS = '''
+import json
+
+import pytest
+from mock_server.providers.nxcloud.signing import sign_headers
+
+
+@pytest.mark.asyncio
+async def test_receipt(mock_client, callback_receiver, advance):  # the README's NXCLOUD example, marked
+    await mock_client.post("/_mock/nxcloud/apps/TexxxP6/webhooks", json={"dr_webhook": callback_receiver.url})
+    body = json.dumps({"appkey": "TexxxP6", "phone": "79100055500", "functionType": "text",
+                       "messageData": {"rateType": "Transactional", "text": "Hi"}}).encode()
+    await mock_client.post("/api/viber/mt", data=body, headers=sign_headers("fme2na3kdi3ki", "abciiiko2k3", body))
+    await advance(1)
+    hits = await callback_receiver.wait_for(2)
+    assert sorted(h.json()["code"] for h in hits) == [0, 11001]
+
+
+@pytest.mark.asyncio
+async def test_attempts(mock_client, callback_receiver, advance, callback_attempts):
+    await mock_client.post("/MainService.svc/json/Send_Multiple_Sms_OTT/", json={
+        "ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET", "Brandname": "MOCKBRAND", "SmsType": "23",
+        "Content": "Hi", "Phones": ["0901255500"], "CallbackUrl": callback_receiver.url})
+    await advance(1)
+    (attempt,) = await callback_attempts(1)
+    assert attempt["delivered"]
+
+
+def test_sync(mock_server):
+    assert mock_server.advance(1).endswith("Z")
+'''
+
+
+def test_the_fixtures_work_in_a_user_suite_in_pytest_asyncio_strict_mode(pytester):
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=strict", "-W", "error")
+    result.assert_outcomes(passed=3)

@@ -108,6 +108,25 @@ async def test_fault_forced_provider_code(mock_client):
     assert await resp.json() == {"deleted": 1}
 
 
+@pytest.mark.parametrize("fault, status, service_exception", [
+    ({"action": "http_error", "status": 503}, 503,
+     {"messageId": "GENERAL_ERROR", "text": "Something went wrong. Please contact support."}),
+    ({"action": "http_error", "status": 429}, 429, {"messageId": "TOO_MANY_REQUESTS", "text": "Too many requests"}),
+    ({"action": "provider_code", "code": "UNAUTHORIZED"}, 401,
+     {"messageId": "UNAUTHORIZED", "text": "Invalid login details"}),
+    ({"action": "provider_code", "code": "SOMETHING_ELSE"}, 400,
+     {"messageId": "SOMETHING_ELSE", "text": "Bad request"}),
+])
+async def test_an_infobip_fault_answers_in_infobip_s_envelope(mock_client, fault, status, service_exception):
+    # README: HTTP errors are always {"requestError":{"serviceException":…}} (a generic {"error"} body was answered).
+    resp = await mock_client.post("/_mock/faults", json={**fault, "provider": "infobip"})
+    assert resp.status == 201
+    resp = await mock_client.post("/omni/1/advanced", json={}, headers={"Authorization": "App INFOBIP_SANDBOX_API_KEY"})
+    assert resp.status == status and resp.headers["Content-Type"] == "application/json;charset=UTF-8"
+    assert await resp.json() == {"requestError": {"serviceException": service_exception}}
+    assert resp.headers["X-Mock-Reason"] == f"fault f_1: injected {fault['action']}"
+
+
 async def test_fault_share_is_seeded(mock_client):
     await mock_client.post("/_mock/faults", json={"action": "http_error", "status": 500, "share": 0.5})
     statuses = [(await mock_client.get("/MainService.svc/json/GetBalance/a/b")).status for _ in range(40)]

@@ -7,7 +7,7 @@ from aiohttp import web
 from ...core import Core
 from ...core.errors import error_middleware
 from .backend import NAME, InfobipBackend  # noqa: F401  (NAME is part of the provider surface)
-from .errors import InfobipError, ServiceException, render_error
+from .errors import InfobipError, ServiceException, render_error, render_fault  # noqa: F401  (render_fault: /_mock/faults)
 from .routes import add_routes, backend_key
 
 ROOT = "/omni"

@@ -147,3 +147,23 @@ def render_error(exc: ProviderError) -> web.Response:
     if status == 405 and exc.extra.get("allow"):
         headers["Allow"] = ", ".join(exc.extra["allow"])
     return web.Response(body=dumps(error_body(exc)).encode("utf-8"), status=status, headers=headers)
+
+
+def render_fault(request: web.Request, *, status: int | None, code: Any, reason: str) -> web.Response:
+    """An injected fault (/_mock/faults) in Infobip's envelope. `http_error`: the serviceException of that status
+    (GENERAL_ERROR for a 5xx the table does not name). `provider_code`: a serviceException messageId (`UNAUTHORIZED`,
+    `TOO_MANY_REQUESTS`, …) answered with its own status; another messageId is a 400 that carries it."""
+    table = [e for e in ServiceException if e is not ServiceException.SCENARIO_NOT_FOUND]  # NOT_FOUND: the generic one
+    if code is not None:
+        wanted = str(code).upper()
+        known = next((e for e in table if e.message_id == wanted), None)
+        if known is not None:
+            return render_error(InfobipError(known, reason))
+        exception = {"messageId": str(code), "text": ServiceException.BAD_REQUEST.text}
+        body = {"requestError": {"serviceException": exception}}
+        return web.Response(body=dumps(body).encode("utf-8"), status=400,
+                            headers={"Content-Type": CONTENT_TYPE, **reason_header(reason)})
+    status = status or 500
+    known = next((e for e in table if e.http_status == status), ServiceException.GENERAL_ERROR)
+    return render_error(InfobipError(known, reason, http_status=status))
+

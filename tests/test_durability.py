@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -16,10 +17,12 @@ from mock_server.testing import CallbackListener, MockServerClient
 INFOBIP_AUTH = "Basic " + base64.b64encode(b"Aladdin:open sesame").decode()
 
 
-async def start(db: Path, clock: str = "manual") -> tuple[asyncio.subprocess.Process, MockServerClient]:
+async def start(db: Path, clock: str = "manual", env: dict[str, str] | None = None,
+                ) -> tuple[asyncio.subprocess.Process, MockServerClient]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "mock_server", "--port", "0", "--clock", clock, "--seed", "5",
-        "--store", f"sqlite:{db}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        "--store", f"sqlite:{db}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env} if env else None)
     line = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
     assert line.startswith("listening on http://127.0.0.1:"), line + (await proc.stderr.read()).decode()
     return proc, MockServerClient(line.split()[-1])
@@ -251,3 +254,65 @@ async def test_callback_log_and_ids_survive_a_restart_and_replay_works(tmp_path:
         proc.send_signal(signal.SIGTERM)
         assert await proc.wait() == 0
         listener.close()
+
+
+async def test_infobip_logs_and_reports_keep_their_order_across_a_restart(tmp_path: Path):
+    # Rows come back keyed by random ids: messages that finished at the same mock time came back shuffled.
+    db = tmp_path / "mock.db"
+    proc, server = await start(db)
+    try:
+        body = {"destinations": [{"to": {"phoneNumber": f"417930000{i:02d}"}} for i in range(8)],
+                "viber": {"text": "order"}, "sms": {"text": "order"}}
+        sent = await asyncio.to_thread(post, server, "/omni/1/advanced", body, {"Authorization": INFOBIP_AUTH})
+        ids = [m["messageId"] for m in sent["messages"]]
+        await asyncio.to_thread(server.advance, 1)  # all delivered at the same mock time
+        logs = await asyncio.to_thread(lambda: server.call("GET", "/omni/1/logs",
+                                                           headers={"Authorization": INFOBIP_AUTH}))
+        assert [e["messageId"] for e in logs["results"]] == ids[::-1]  # newest first
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    proc, server = await start(db)
+    try:
+        logs = await asyncio.to_thread(lambda: server.call("GET", "/omni/1/logs",
+                                                           headers={"Authorization": INFOBIP_AUTH}))
+        assert [e["messageId"] for e in logs["results"]] == ids[::-1]
+        reports = await asyncio.to_thread(lambda: server.call("GET", "/omni/1/reports",
+                                                              headers={"Authorization": INFOBIP_AUTH}))
+        assert [r["messageId"] for r in reports["results"]] == ids  # oldest first
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+
+
+async def test_a_cap_lowered_at_restart_forgets_what_the_evicted_messages_owed(tmp_path: Path):
+    db = tmp_path / "mock.db"
+    listener = CallbackListener()
+    listener.respond_with(*[503] * 6)
+    proc, server = await start(db)
+    try:
+        for i in range(6):
+            await asyncio.to_thread(post, server, "/MainService.svc/json/Send_Multiple_Sms_OTT/", {
+                "ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET", "Brandname": "MOCKBRAND",
+                "SmsType": "23", "Content": "cap", "Phones": [f"09012345{i:02d}"], "CallbackUrl": listener.url})
+        await asyncio.to_thread(server.advance, 1)  # six callbacks, each answered 503: six owed, in back-off
+        for message in await asyncio.to_thread(server.messages):
+            await asyncio.to_thread(server.wait_for_callback, message_id=message["id"], delivered=False)
+        assert (await asyncio.to_thread(server.call, "GET", "/_mock/health"))["counts"]["callbacks_pending"] == 6
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+    proc, server = await start(db, env={"MOCK_SERVER_MAX_MESSAGES": "2"})
+    try:
+        counts = (await asyncio.to_thread(server.call, "GET", "/_mock/health"))["counts"]
+        assert (counts["messages"], counts["callbacks_pending"]) == (2, 2)  # the four evicted owe nothing
+        kept = {m["phone"] for m in await asyncio.to_thread(server.messages)}
+        await asyncio.to_thread(server.advance, 1)  # the retries of the two kept messages, answered 200
+        for message in await asyncio.to_thread(server.messages):
+            await asyncio.to_thread(server.wait_for_callback, message_id=message["id"], delivered=True)
+        assert {r.params["phonenumber"] for r in listener.requests[6:]} == kept
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+        listener.close()
+

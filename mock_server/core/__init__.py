@@ -56,6 +56,7 @@ class Core:
         self.scheduler.register("core.step", self._step)
         self.scheduler.register("core.steps", self._steps)
         self.store = MemoryStore(max_messages=settings.max_messages, on_evict=self._evicted)
+        self._deferred_evictions: list[Message] | None = None  # set while restore() reads messages back
         self.outcomes = Outcomes(seed=settings.seed, mix=dict(settings.outcome_mix))
         self.callbacks = CallbackDispatcher(
             clock=clock,
@@ -246,6 +247,9 @@ class Core:
         self.persist.put_message(message)
 
     def _evicted(self, message: Message) -> None:
+        if self._deferred_evictions is not None:  # restoring: what it owes and its provider's rows are not back yet
+            self._deferred_evictions.append(message)
+            return
         if self.persist.enabled:
             self.persist.delete_message(message.id)
         self.callbacks.forget_message(message.id)
@@ -307,6 +311,9 @@ class Core:
                 self.clock.advance(max(clock["offset"], 0.0))
             load_rng(self.rng, state["rng"])
             self.outcomes.load(state["outcomes"])
+        # A cap lowered since the file was written evicts while messages are read back; those messages are forgotten
+        # (their owed callbacks, their provider rows) once everything else is back, as any eviction forgets them.
+        self._deferred_evictions = []
         for record in data["messages"]:
             self.store.add(Message.from_record(record))
         for name, hooks in self.providers.items():
@@ -318,6 +325,9 @@ class Core:
         owed = {k[len("callback/"):]: v for k, v in kv.items() if k.startswith("callback/")}
         self.callbacks.restore((state or {}).get("callbacks", {}), owed, retrying)
         self.callbacks.restore_log([a for m in self.store.all() for a in m.callbacks])
+        evicted, self._deferred_evictions = self._deferred_evictions, None
+        for message in evicted:
+            self._evicted(message)
         self.restored = {"messages": len(data["messages"]), "jobs": len(data["jobs"]), "callbacks_owed": len(owed)}
         return len(data["messages"])
 

@@ -233,8 +233,9 @@ class CallbackDispatcher:
     def resume(self) -> None:
         """Send what was in flight when the server stopped (called once the loop runs)."""
         for series in getattr(self, "_resend", []):
-            request, attempt = self.owed[series]
-            self._spawn(request, attempt, series)
+            owed = self.owed.get(series)
+            if owed is not None:  # not settled since (its message evicted by a lower cap at restore)
+                self._spawn(owed[0], owed[1], series)
         self._resend = []
 
     def _host_allowed(self, url: str) -> bool:

@@ -143,17 +143,25 @@ class InfobipBackend:
                 message = self.core.store.get(rec["message"])
                 if message is not None:
                     self.deliveries[message.id] = _delivery_from(rec, message)
-        # Rows come back in key order; reports and deliveries are kept in time order (pruning stops at the first
-        # one still inside the 48 h window).
-        self.deliveries = dict(sorted(self.deliveries.items(), key=lambda kv: kv[1].message.created_at))
+        # Rows come back in key order (random ids); reports and deliveries are kept in time order (pruning stops at
+        # the first one still inside the 48 h window), and ties (one send's destinations, one clock step) in the order
+        # the messages were stored: logs newest first and reports oldest first, as before the restart.
+        self.deliveries = dict(sorted(self.deliveries.items(),
+                                      key=lambda kv: (kv[1].message.created_at, kv[1].message.seq)))
         self.ids_reused = len({d.message_id for d in self.deliveries.values()}) != len(self.deliveries)
-        for row in sorted((r for k, r in rows.items() if k.startswith("report/")), key=lambda r: r[1]):
+
+        def stored_order(row: list[Any]) -> tuple[float, int]:
+            message = self.core.store.get(row[3])
+            return row[1], message.seq if message is not None else -1
+
+        for row in sorted((r for k, r in rows.items() if k.startswith("report/")), key=stored_order):
             user, at, report, key = row
             self.reports.add(UnreadReport(user, at, key, report))
 
     def forget(self, message: Message) -> None:
         """A message cleared or evicted from the store: its walk and unread report go with it."""
-        if self.deliveries.pop(message.id, None) is not None and self.core.persist.enabled:
+        self.deliveries.pop(message.id, None)
+        if self.core.persist.enabled:  # also a row never read back (a cap lowered since: evicted at restore)
             self.core.persist.delete(f"{NAME}/delivery/{message.id}")
         entry = self.reports.get(message.id)
         if entry is not None:

@@ -78,11 +78,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app[journal_key] = journal
     app[faults_key] = faults
     app.cleanup_ctx.append(_core_background)
+    app.on_shutdown.append(_end_event_streams)
     for provider in PROVIDERS:
         app.add_subapp(provider.ROOT, provider.create_app(core))
     app.add_subapp(control.ROOT, control.create_app())
     app.router.add_get("/", redirect_to_ui)
     return app
+
+
+async def _end_event_streams(app: web.Application) -> None:
+    """Before aiohttp waits for the handlers still running: end every open GET /_mock/events stream."""
+    app[core_key].events.close()
 
 
 async def _core_background(app: web.Application) -> AsyncIterator[None]:

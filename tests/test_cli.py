@@ -136,3 +136,21 @@ async def test_the_config_flag_outranks_the_config_environment_variable(tmp_path
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
+
+
+async def test_sigterm_ends_open_event_streams_instead_of_waiting_for_them():
+    # An open GET /_mock/events (the inbox, or a wait_for_* helper) held a SIGTERM for aiohttp's shutdown timeout
+    # twice, ~10 s: past Docker's grace period, so the process was killed before its last flush.
+    proc, base = await start("--port", "0")
+    host, port = base.rsplit("/", 1)[1].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(b"GET /_mock/events HTTP/1.1\r\nHost: mock\r\n\r\n")
+        await writer.drain()
+        while b": connected" not in await asyncio.wait_for(reader.readline(), 10):
+            pass
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 4.5) == 0  # well inside the 5 s shutdown timeout (0.1 s here)
+        assert (await asyncio.wait_for(reader.read(), 5)).endswith(b"0\r\n\r\n")  # ended (last chunk), not cut
+    finally:
+        writer.close()

@@ -13,7 +13,7 @@ from aiohttp import web
 from .. import __version__
 from ..core import StateConflict
 from ..core.clock import LATEST, iso_utc
-from ..core.events import Event
+from ..core.events import CLOSED, Event
 from ..core.models import Status
 from ..core.rules import RuleError
 from ..core.errors import reason_header
@@ -219,6 +219,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             except TimeoutError:
                 await response.write(b": keepalive\n\n")
                 continue
+            if event.type == CLOSED:
+                break  # the server is stopping
             if wanted and event.type not in wanted:
                 continue
             data = dumps(event.data)

@@ -11,6 +11,7 @@ MESSAGE_UPDATED = "message.updated"
 CALLBACK_ATTEMPTED = "callback.attempted"
 MESSAGES_CLEARED = "messages.cleared"
 RESET = "reset"
+CLOSED = "bus.closed"  # the server is stopping: a subscriber's stream ends (never sent to clients)
 
 
 @dataclass(slots=True)
@@ -55,6 +56,14 @@ class EventBus:
                 sub.queue.put_nowait(event)
             except asyncio.QueueFull:
                 sub.dropped += 1
+
+    def close(self) -> None:
+        """The server is stopping: every subscriber is told, so an open event stream ends at once (it held a SIGTERM
+        for aiohttp's shutdown timeout, twice: ~10 s, past Docker's grace period)."""
+        for sub in self._subs:
+            if sub.queue.full():
+                sub.queue.get_nowait()  # the oldest goes: the end must get through
+            sub.queue.put_nowait(Event(CLOSED, {}, self._seq))
 
     async def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 5.0) -> Event:
         """Wait for the next event matching `predicate` (subscribe before triggering what you wait for)."""

@@ -42,7 +42,11 @@ async def serve(settings: Settings) -> None:
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot use {settings.store}: {exc}") from None
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
-    await runner.setup()
+    try:
+        await runner.setup()  # reads the durable store back (app._core_background)
+    except (OSError, sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+        # A damaged page or row: one line and exit 2, as for a file that is not a database at all.
+        raise StoreError(f"cannot read {settings.store} back: {type(exc).__name__}: {exc}") from None
     gc_policy = GcPolicy()
     gc_policy.install()  # after start-up built what lives for the whole run (gcpolicy.py)
     sweeper = asyncio.create_task(gc_policy.run())

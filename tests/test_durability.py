@@ -169,6 +169,29 @@ async def test_unusable_store_path_exits_2(tmp_path: Path):
     assert proc.returncode == 2 and b"mock-server: cannot use sqlite:" in err
 
 
+async def test_a_damaged_row_exits_2_with_one_line_not_a_traceback(tmp_path: Path):
+    import sqlite3
+
+    db = tmp_path / "mock.db"
+    listener = CallbackListener()
+    proc, server = await start(db)
+    try:
+        await asyncio.to_thread(send_all, server, listener)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+        listener.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE messages SET record = '{bad' WHERE rowid = (SELECT MIN(rowid) FROM messages)")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mock_server", "--port", "0", "--store", f"sqlite:{db}",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 15)
+    assert proc.returncode == 2 and out == b"", (out, err)
+    assert err.decode().startswith(f"mock-server: cannot read sqlite:{db} back: JSONDecodeError")
+    assert b"Traceback" not in err
+
+
 async def test_header_bytes_that_are_not_utf8_are_stored_and_restored(tmp_path: Path):
     db = tmp_path / "mock.db"
     proc, server = await start(db)

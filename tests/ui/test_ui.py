@@ -380,6 +380,32 @@ def test_hostile_content_stays_inert(inbox: Inbox, expect):
     assert inbox.dialogs == []
 
 
+def test_a_long_unbroken_text_is_shown_whole_in_short_text_runs(inbox: Inbox, expect):
+    # One 40 000-character word blocked the page ~6 s while Chromium laid it out in the narrow bubble, and again on
+    # every live update: it is now split into 200-character runs of plain text (a surrogate pair is never split).
+    page = inbox.page
+    inbox.open()
+    inbox.live(expect)
+    text = "x" * 4_999 + "😀" + "y" * 35_000
+    inbox.server.esms("0901255500", text)
+    inbox.item("0901255500").click()
+    bubble = page.locator("#view").get_by_test_id("bubble-text")
+    expect(bubble).to_have_text(text)
+    runs = bubble.evaluate("el => [...el.children].map(c => c.tagName + ':' + c.childElementCount)")
+    assert len(runs) == 200 and set(runs) == {"SPAN:0"}  # text in spans, no markup (40 001 UTF-16 units)
+    assert bubble.evaluate("el => [...el.children].some(c => c.textContent.includes('😀'))")  # the pair kept whole
+
+
+@pytest.mark.parametrize("fragment", ["#m=%", "#m=%E0%A4%A"])
+def test_a_malformed_message_link_does_not_stop_the_page(inbox: Inbox, expect, fragment):
+    # decodeURIComponent threw on a hash that is not percent-encoding, inside the start-up: nothing was listed and the
+    # page never went live.
+    inbox.server.esms("0901255500", "hello")
+    inbox.page.goto(inbox.server.base + "/_mock/ui/" + fragment)
+    inbox.live(expect)
+    expect(inbox.item("0901255500")).to_have_count(1)
+
+
 def test_filters_counts_and_clearing_the_inbox(inbox: Inbox, expect):
     page = inbox.page
     inbox.server.esms("0901255500", "first")

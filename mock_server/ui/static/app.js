@@ -69,6 +69,21 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+/** Long text as several text nodes in spans (no markup is parsed): Blink re-shapes an unbroken run on every line it
+ * wraps, so one 40 000-character word took seconds to lay out in the narrow bubble. */
+function longText(value, size = 200) {
+  const s = str(value);
+  if (s.length <= size) return s;
+  const parts = [];
+  for (let i = 0; i < s.length;) {
+    let end = Math.min(i + size, s.length);
+    if (end < s.length && /[\uD800-\uDBFF]/.test(s[end - 1])) end += 1; // never split a surrogate pair
+    parts.push(h('span', {}, s.slice(i, end)));
+    i = end;
+  }
+  return parts;
+}
+
 function add(el, ...children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
@@ -559,13 +574,13 @@ function linkOrText(url, label, cls) {
   if (safe) {
     return h('a', { class: cls, href: safe, target: '_blank', rel: 'noopener noreferrer' }, label);
   }
-  return h('span', { class: `${cls} inert`, title: 'Not an http(s) link: shown as text, not followed' }, label);
+  return h('span', { class: `${cls} inert`, title: 'Not an http(s) link: shown as text, not followed' }, longText(label));
 }
 
 function imageEl(url, alt, cls) {
   const safe = safeUrl(url);
   if (!safe) {
-    return h('p', { class: `${cls} inert-media` }, icon('image'), ' image not shown (not an http(s) URL): ', str(url));
+    return h('p', { class: `${cls} inert-media` }, icon('image'), ' image not shown (not an http(s) URL): ', longText(url));
   }
   return h('img', { class: cls, src: safe, alt, loading: 'lazy', referrerpolicy: 'no-referrer' });
 }
@@ -594,7 +609,7 @@ function viberBubble(m) {
         c.file_url ? linkOrText(c.file_url, safeUrl(c.file_url) ? 'Download' : str(c.file_url), 'card-link') : null)));
   }
   // white-space: pre-wrap in CSS keeps the sender's line breaks; emoji are plain text.
-  if (c.text) add(bubble, h('p', { class: 'bubble-text', 'data-testid': 'bubble-text' }, str(c.text)));
+  if (c.text) add(bubble, h('p', { class: 'bubble-text', 'data-testid': 'bubble-text' }, longText(c.text)));
   if (c.button_text || c.button_url) {
     const label = str(c.button_text) || str(c.button_url);
     const safe = safeUrl(c.button_url);
@@ -604,7 +619,7 @@ function viberBubble(m) {
       : h('span', { class: 'bubble-button inert', 'data-testid': 'bubble-button',
         title: 'Not an http(s) link: shown as text, not followed' }, label));
     add(bubble, h('p', { class: 'bubble-url' + (safe ? '' : ' inert'), 'data-testid': 'bubble-url' },
-      safe ? safe : `link not active: ${str(c.button_url)}`));
+      safe ? longText(safe) : longText(`link not active: ${str(c.button_url)}`)));
   }
   add(bubble, h('p', { class: 'bubble-meta' }, timeEl(m.created_at), ' · Viber'));
   return bubble;
@@ -633,7 +648,7 @@ function phoneView(m) {
         smsStep && smsStep.from ? ` from ${str(smsStep.from)}` : '') : null,
       h('div', { class: 'bubble bubble-sms', 'data-testid': 'sms-bubble' },
         h('p', { class: 'bubble-label' }, 'SMS'),
-        h('p', { class: 'bubble-text' }, smsText(m)),
+        h('p', { class: 'bubble-text' }, longText(smsText(m))),
         h('p', { class: 'bubble-meta' }, smsSteps.length ? timeEl(smsSteps[0].at) : '', ' · SMS')),
       h('p', { class: 'receipt' }, 'SMS: ', statusBadge(last)));
   }
@@ -812,7 +827,12 @@ function renderPlaceholder() {
 function idFromHash() {
   const m = /^#m=(.+)$/.exec(window.location.hash);
   if (!m) return null;
-  const id = decodeURIComponent(m[1]);
+  let id;
+  try {
+    id = decodeURIComponent(m[1]);
+  } catch {
+    return null; // not valid percent-encoding (#m=%): no selection, the page still starts
+  }
   return ID_RE.test(id) ? id : null;
 }
 

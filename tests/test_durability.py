@@ -28,6 +28,12 @@ async def start(db: Path, clock: str = "manual", env: dict[str, str] | None = No
     return proc, MockServerClient(line.split()[-1])
 
 
+async def stop(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM, and a clean exit."""
+    proc.send_signal(signal.SIGTERM)
+    assert await proc.wait() == 0
+
+
 def post(server: MockServerClient, path: str, body: dict, headers: dict | None = None) -> dict:
     import urllib.request
 
@@ -123,8 +129,7 @@ async def test_sigkill_mid_lifecycle_then_restart_loses_nothing_and_doubles_noth
                                                               headers={"Authorization": INFOBIP_AUTH}))
         assert [r["messageId"] for r in reports["results"]] == [ids["infobip"]]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0
+        await stop(proc)
         listener.close()
 
 
@@ -136,8 +141,7 @@ async def test_sigterm_writes_what_is_pending_and_the_journal_survives(tmp_path:
         await asyncio.to_thread(send_all, server, listener)
         rule = await asyncio.to_thread(server.add_rule, phone="0909999999", outcome="seen")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0
+        await stop(proc)
     proc, server = await start(db)
     try:
         assert len(await asyncio.to_thread(server.messages)) == 3
@@ -148,14 +152,12 @@ async def test_sigterm_writes_what_is_pending_and_the_journal_survives(tmp_path:
         await asyncio.to_thread(server.reset)
         assert await asyncio.to_thread(server.messages) == []
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0
+        await stop(proc)
     proc, server = await start(db)  # the reset was durable too
     try:
         assert await asyncio.to_thread(server.messages) == []
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0
+        await stop(proc)
         listener.close()
 
 
@@ -178,8 +180,7 @@ async def test_a_damaged_row_exits_2_with_one_line_not_a_traceback(tmp_path: Pat
     try:
         await asyncio.to_thread(send_all, server, listener)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0
+        await stop(proc)
         listener.close()
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE messages SET record = '{bad' WHERE rowid = (SELECT MIN(rowid) FROM messages)")
@@ -207,15 +208,13 @@ async def test_header_bytes_that_are_not_utf8_are_stored_and_restored(tmp_path: 
         assert status_line.startswith(b"HTTP/1.1 200")
         assert len(await asyncio.to_thread(server.requests)) == 1
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0
+        await stop(proc)
     proc, server = await start(db)
     try:
         (entry,) = await asyncio.to_thread(server.requests)
         assert entry["path"] == "/MainService.svc/json/GetBalance_json" and "X-Odd" in entry["headers"]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0
+        await stop(proc)
 
 
 async def test_real_clock_what_falls_due_while_down_happens_after_restart_without_help(tmp_path: Path):
@@ -241,8 +240,7 @@ async def test_real_clock_what_falls_due_while_down_happens_after_restart_withou
         assert hit.params["SMSID"] == answer["SMSID"] and hit.params["SendSuccess"] == "1"
         assert (await asyncio.to_thread(server.message))["status"] == "delivered"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0
+        await stop(proc)
         listener.close()
 
 
@@ -263,8 +261,7 @@ async def test_callback_log_and_ids_survive_a_restart_and_replay_works(tmp_path:
         assert log["total"] == 3 and sorted(a["id"] for a in log["items"]) == ["cb_1", "cb_2", "cb_3"]
         await asyncio.to_thread(server.advance, 0)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0
+        await stop(proc)
     proc, server = await start(db)
     try:
         log = await asyncio.to_thread(server.call, "GET", "/_mock/callbacks")
@@ -274,8 +271,7 @@ async def test_callback_log_and_ids_survive_a_restart_and_replay_works(tmp_path:
         hits = await asyncio.to_thread(listener.wait_for, 4)
         assert hits[3].query == [h for h in hits[:3] if h.params["SMSID"] == hits[3].params["SMSID"]][0].query
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0
+        await stop(proc)
         listener.close()
 
 
@@ -304,8 +300,7 @@ async def test_infobip_logs_and_reports_keep_their_order_across_a_restart(tmp_pa
                                                               headers={"Authorization": INFOBIP_AUTH}))
         assert [r["messageId"] for r in reports["results"]] == ids  # oldest first
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0
+        await stop(proc)
 
 
 async def test_a_cap_lowered_at_restart_forgets_what_the_evicted_messages_owed(tmp_path: Path):
@@ -323,8 +318,7 @@ async def test_a_cap_lowered_at_restart_forgets_what_the_evicted_messages_owed(t
             await asyncio.to_thread(server.wait_for_callback, message_id=message["id"], delivered=False)
         assert (await asyncio.to_thread(server.call, "GET", "/_mock/health"))["counts"]["callbacks_pending"] == 6
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0
+        await stop(proc)
     proc, server = await start(db, env={"MOCK_SERVER_MAX_MESSAGES": "2"})
     try:
         counts = (await asyncio.to_thread(server.call, "GET", "/_mock/health"))["counts"]
@@ -335,7 +329,6 @@ async def test_a_cap_lowered_at_restart_forgets_what_the_evicted_messages_owed(t
             await asyncio.to_thread(server.wait_for_callback, message_id=message["id"], delivered=True)
         assert {r.params["phonenumber"] for r in listener.requests[6:]} == kept
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0
+        await stop(proc)
         listener.close()
 

@@ -193,6 +193,30 @@ async def test_a_damaged_row_exits_2_with_one_line_not_a_traceback(tmp_path: Pat
     assert b"Traceback" not in err
 
 
+async def test_a_damaged_page_is_refused_at_start(tmp_path: Path):
+    # A page no row read at start touches: the server used to start, answer sends, and fail every write in the log.
+    db = tmp_path / "mock.db"
+    proc, server = await start(db)
+    try:
+        health = await asyncio.to_thread(server.call, "GET", "/_mock/health")
+        assert health["store_write_errors"] == 0
+        for i in range(200):
+            await asyncio.to_thread(post, server, "/MainService.svc/json/Send_Multiple_Sms_OTT/", {
+                "ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET", "Brandname": "MOCKBRAND",
+                "SmsType": "23", "Content": "y" * 500, "Phones": [f"09012{i:05d}"]})
+    finally:
+        await stop(proc)
+    damaged = bytearray(db.read_bytes())
+    damaged[8192:8192 + 4096] = b"\x55" * 4096  # the third page
+    db.write_bytes(bytes(damaged))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mock_server", "--port", "0", "--store", f"sqlite:{db}",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 15)
+    assert proc.returncode == 2 and out == b"", (out, err)
+    assert b"the file is damaged (PRAGMA quick_check: " in err and b"Traceback" not in err
+
+
 async def test_header_bytes_that_are_not_utf8_are_stored_and_restored(tmp_path: Path):
     db = tmp_path / "mock.db"
     proc, server = await start(db)

@@ -110,6 +110,7 @@ async def health(request: web.Request) -> web.Response:
         "uptime_seconds": round(time.time() - core.started_at, 3),
         "clock": {"mode": "manual" if core.clock.manual else "real", "now": iso_utc(core.clock.now())},
         "store": core.settings.store,
+        "store_write_errors": core.persist.errors,  # failed writes to the durable store (each is in the log)
         "counts": {
             "messages": len(core.store),
             "evicted": core.store.evicted,

@@ -42,6 +42,7 @@ class NullPersist:
     """The memory store: nothing is written, nothing is restored."""
 
     enabled = False
+    errors = 0  # writes that failed: never, with nothing written
 
     def put_message(self, message: "Message") -> None:
         pass
@@ -108,6 +109,12 @@ class SqlitePersist:
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # A damaged page anywhere, not only in the rows read back at start: writes to it would fail in the log while
+        # requests were answered as if kept. Refused at start instead (exit 2, like a file that is no database).
+        problem = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if problem != "ok":
+            conn.close()
+            raise sqlite3.DatabaseError(f"the file is damaged (PRAGMA quick_check: {problem})")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash (SIGKILL); WAL keeps it fast
         conn.executescript(SCHEMA)

@@ -13,10 +13,10 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from ...core.models import Message
+from ...core.models import Message, RawJson
 from ...core.rules import SUBMIT_OUTCOMES
 from ...core.schemas import Violation
-from ...httputil import BodyError, is_json_content_type, parse_json, read_bytes
+from ...httputil import BodyError, dumps, is_json_content_type, parse_json, read_bytes
 from ...keys import core_key
 from . import codec
 from .backend import NAME, Account, EsmsBackend
@@ -162,6 +162,9 @@ async def submit(request: web.Request, fields: dict[str, str], phones: list[str]
     if request_id:
         backend.remember_request(account, request_id)
     masked = {**raw, "SecretKey": "***"} if isinstance(raw, dict) and "SecretKey" in raw else raw
+    # Kept as compact JSON bytes, parsed when shown (models.RawJson): the parsed dict and its masked copy were ~1 KB of
+    # every message sent one a request (bench/run.py --scenarios memory), the bytes ~250 B.
+    kept = RawJson(dumps(masked).encode()) if isinstance(masked, dict) else masked
     accepted = []
     # What every phone of the request shares is worked out once (a 100-phone send: bench/cpu.py esms_100), and the
     # phones with the same outcome share one meta dict (~300 bytes a message less; EsmsBackend.on_status copies it
@@ -182,7 +185,7 @@ async def submit(request: web.Request, fields: dict[str, str], phones: list[str]
             content=content,
             batch_id=smsid,
             meta=meta,
-            raw_request=masked,
+            raw_request=kept,
             created_at=now,
         )
         accepted.append((message, decision))

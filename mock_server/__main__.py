@@ -12,6 +12,7 @@ import sys
 from aiohttp import web
 
 from . import __version__
+from .core.persist import StoreError
 from .gcpolicy import GcPolicy
 from .settings import Settings, SettingsError
 
@@ -30,10 +31,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-class StoreError(Exception):
-    """The --store cannot be opened (exit status 2, like a bad config)."""
-
-
 async def serve(settings: Settings) -> None:
     from .app import create_app
 
@@ -42,11 +39,7 @@ async def serve(settings: Settings) -> None:
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot use {settings.store}: {exc}") from None
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
-    try:
-        await runner.setup()  # reads the durable store back (app._core_background)
-    except (OSError, sqlite3.Error, ValueError, KeyError, TypeError) as exc:
-        # A damaged page or row: one line and exit 2, as for a file that is not a database at all.
-        raise StoreError(f"cannot read {settings.store} back: {type(exc).__name__}: {exc}") from None
+    await runner.setup()  # reads the durable store back; a row it cannot read is a StoreError (app._core_background)
     gc_policy = GcPolicy()
     gc_policy.install()  # after start-up built what lives for the whole run (gcpolicy.py)
     sweeper = asyncio.create_task(gc_policy.run())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from . import __version__, control
 from .control.routes import error_response
 from .core import Core
 from .core.clock import Clock
+from .core.persist import StoreError
 from .faults import Faults, fault_middleware
 from .journal import Journal, journal_middleware
 from .keys import core_key, faults_key, journal_key, settings_key
@@ -94,11 +96,15 @@ async def _end_event_streams(app: web.Application) -> None:
 async def _core_background(app: web.Application) -> AsyncIterator[None]:
     core = app[core_key]
     if core.persist.enabled:
-        restored = core.restore()
-        app[journal_key].restore(core.persist_rows("journal/"))
-        state = core.persist_rows("faults/")
-        if "state" in state:
-            app[faults_key].load(state["state"])
+        try:
+            restored = core.restore()
+            app[journal_key].restore(core.persist_rows("journal/"))
+            state = core.persist_rows("faults/")
+            if "state" in state:
+                app[faults_key].load(state["state"])
+        except (OSError, sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+            # A row that cannot be read back: one line and exit 2 (the CLI), as for a file that is no database.
+            raise StoreError(f"cannot read {core.settings.store} back: {type(exc).__name__}: {exc}") from None
         log.info("restored %d messages from %s", restored, core.settings.store)
     await core.start()
     task = asyncio.get_running_loop().create_task(core.scheduler.run(), name="mock-scheduler")

@@ -96,8 +96,6 @@ def url_scheme(url: str) -> str:
         return ""
 
 
-
-
 def json_response(obj: Any, *, status: int = 200, headers: dict[str, str] | None = None,
                   content_type: str = "application/json", text: str | None = None) -> web.Response:
     if text is None:

@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+class StoreError(Exception):
+    """The --store cannot be opened or read back (the CLI exits 2, as for a bad config)."""
+
+
 def _dumps(value: Any) -> str:
     # ASCII: a lone surrogate (a header byte that was not UTF-8) is written as an escape SQLite can store.
     return json.dumps(value, ensure_ascii=True, separators=(",", ":"))

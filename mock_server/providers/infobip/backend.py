@@ -146,8 +146,7 @@ class InfobipBackend:
         # Rows come back in key order (random ids); reports and deliveries are kept in time order (pruning stops at
         # the first one still inside the 48 h window), and ties (one send's destinations, one clock step) in the order
         # the messages were stored: logs newest first and reports oldest first, as before the restart.
-        self.deliveries = dict(sorted(self.deliveries.items(),
-                                      key=lambda kv: (kv[1].message.created_at, kv[1].message.seq)))
+        self.deliveries = dict(sorted(self.deliveries.items(), key=lambda kv: _walk_order(kv[1])))
         self.ids_reused = len({d.message_id for d in self.deliveries.values()}) != len(self.deliveries)
 
         def stored_order(row: list[Any]) -> tuple[float, int]:
@@ -503,8 +502,7 @@ class InfobipBackend:
         else:
             return reversed(self.deliveries.values())
         found = {d.message.id: d for m in messages if m is not None and (d := self.deliveries.get(m.id)) is not None}
-        # The walk's order: deliveries are kept in time order (restored ones sorted by creation), ties as stored.
-        return sorted(found.values(), key=lambda d: (d.message.created_at, d.message.seq), reverse=True)
+        return sorted(found.values(), key=_walk_order, reverse=True)
 
     def _log(self, delivery: Delivery) -> dict[str, Any]:
         attempt = delivery.current
@@ -644,6 +642,12 @@ class LogQuery:
 
 
 _NEUTRAL_CHANNELS = {"VIBER": "viber", "SMS": "sms"}
+
+
+def _walk_order(delivery: Delivery) -> tuple[float, int]:
+    """The order deliveries are kept in: by creation time, ties (one send's destinations, one clock step) in the order
+    their messages were stored. Restored ones are sorted by it, and logs narrowed by an index are listed in it."""
+    return delivery.message.created_at, delivery.message.seq
 
 
 def _neutral(channel: str) -> str:

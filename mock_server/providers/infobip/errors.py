@@ -134,7 +134,8 @@ class InfobipError(ProviderError):
 
 def error_body(exc: ProviderError) -> dict[str, Any]:
     code: ServiceException = exc.code
-    exception: dict[str, Any] = {"messageId": code.message_id, "text": code.text}
+    # `message_id`: an injected provider_code fault that names no serviceException of the table (render_fault).
+    exception: dict[str, Any] = {"messageId": exc.extra.get("message_id", code.message_id), "text": code.text}
     if exc.extra.get("validation_errors"):
         exception["validationErrors"] = exc.extra["validation_errors"]
     return {"requestError": {"serviceException": exception}}
@@ -159,10 +160,7 @@ def render_fault(request: web.Request, *, status: int | None, code: Any, reason:
         known = next((e for e in table if e.message_id == wanted), None)
         if known is not None:
             return render_error(InfobipError(known, reason))
-        exception = {"messageId": str(code), "text": ServiceException.BAD_REQUEST.text}
-        body = {"requestError": {"serviceException": exception}}
-        return web.Response(body=dumps(body).encode("utf-8"), status=400,
-                            headers={"Content-Type": CONTENT_TYPE, **reason_header(reason)})
+        return render_error(InfobipError(ServiceException.BAD_REQUEST, reason, message_id=str(code)))
     status = status or 500
     known = next((e for e in table if e.http_status == status), ServiceException.GENERAL_ERROR)
     return render_error(InfobipError(known, reason, http_status=status))

@@ -132,6 +132,12 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def memory_figure(messages: int, rss_before_kb: int, rss_after_kb: int) -> dict[str, Any]:
+    """The RSS a process grew by, per message it stored."""
+    return {"messages": messages, "rss_before_kb": rss_before_kb, "rss_after_kb": rss_after_kb,
+            "bytes_per_message": round((rss_after_kb - rss_before_kb) * 1024 / max(1, messages))}
+
+
 def wait_settled(port: int, expect: int, timeout: float) -> dict[str, Any]:
     """Poll /_mock/health until `expect` messages are stored, none is still accepted/sent and no callback is owed."""
     deadline = time.monotonic() + timeout
@@ -388,10 +394,7 @@ class Bench:
                 filled = size
                 health = wait_settled(mock.port, size, 60 + size / 5000)
                 if size == fill:
-                    rss1 = rss_kb(mock.pid)
-                    self.results["memory_infobip"] = {
-                        "messages": health["messages"], "rss_before_kb": rss0, "rss_after_kb": rss1,
-                        "bytes_per_message": round((rss1 - rss0) * 1024 / max(1, health["messages"]))}
+                    self.results["memory_infobip"] = memory_figure(health["messages"], rss0, rss_kb(mock.pid))
                 for name, make in (("reports", lambda: REPORTS_REQUEST), ("logs", lambda: LOGS_REQUEST)):
                     self.compare(name, mock, base, receiver, make, before_round=noop)
                     self.results["scenarios"][f"{name}_{size}"] = self.results["scenarios"].pop(name)
@@ -442,11 +445,9 @@ class Bench:
                 rss0 = rss_kb(mock.pid)
                 fill(mock.port, self.args.fill)
                 health = wait_settled(mock.port, self.args.fill, 120)
-                rss1 = rss_kb(mock.pid)
-                per = round((rss1 - rss0) * 1024 / max(1, health["messages"]))
-                self.results[key] = {"messages": health["messages"], "rss_before_kb": rss0, "rss_after_kb": rss1,
-                                     "bytes_per_message": per}
-                self.log(f"  memory     {label}: {per} B/message ({health['messages']} messages)")
+                figure = self.results[key] = memory_figure(health["messages"], rss0, rss_kb(mock.pid))
+                self.log(f"  memory     {label}: {figure['bytes_per_message']} B/message "
+                         f"({health['messages']} messages)")
             finally:
                 mock.stop()
 

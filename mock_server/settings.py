@@ -6,7 +6,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .resources import default_config_path
 
@@ -163,24 +163,20 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     return str(value)
 
 
-def _port(value: Any) -> int:
-    port = int(value)
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be 0..65535, not {port}")
-    return port
-
-
 def _host(value: Any) -> str:
     if not str(value).strip():
         raise ValueError("host must not be empty (0.0.0.0 or :: listen on all interfaces, if that is what you want)")
     return str(value)
 
 
-def _at_least(name: str, low: int) -> Any:
+def _int_in(name: str, low: int, high: int | None = None) -> Callable[[Any], int]:
+    """An integer flag within the range the config file's schema allows."""
     def convert(value: Any) -> int:
         number = int(value)
+        if high is not None and not low <= number <= high:
+            raise ValueError(f"{name} must be {low}..{high}, not {number}")
         if number < low:
-            raise ValueError(f"{name} must be at least {low}, not {number}")  # as the config file's schema says
+            raise ValueError(f"{name} must be at least {low}, not {number}")
         return number
     return convert
 
@@ -188,11 +184,11 @@ def _at_least(name: str, low: int) -> Any:
 # The settings a flag or MOCK_SERVER_<NAME> can set, with their converters.
 _FLAGS = {
     "host": _host,
-    "port": _port,
+    "port": _int_in("port", 0, 65535),
     "seed": _opt_int,
     "clock": _clock,
     "store": _store,
-    "max_body_bytes": _at_least("max_body_bytes", 1),
-    "max_messages": _at_least("max_messages", 0),
+    "max_body_bytes": _int_in("max_body_bytes", 1),
+    "max_messages": _int_in("max_messages", 0),
     "loop": lambda v: _choice("loop", v, ("asyncio", "uvloop")),
 }

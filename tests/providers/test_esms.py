@@ -319,6 +319,23 @@ async def test_phones_with_the_same_outcome_each_get_their_callback(mock_client,
     assert "callback_sent" not in newest["meta"] and newest["meta"]["callback_url"] == ""
 
 
+async def test_equal_sends_share_their_meta_and_each_still_gets_its_callback(mock_client, callback_receiver, advance):
+    # Sends with equal fields share one stored meta dict across requests (EsmsBackend.shared_meta); the callback
+    # marked on the first must neither be marked on nor skip the second's.
+    await send(mock_client, viber(Phones=["0901255500"], CallbackUrl=callback_receiver.url))
+    await advance(1)
+    await callback_receiver.wait_for(1)
+    await send(mock_client, viber(Phones=["0901255500"], CallbackUrl=callback_receiver.url))
+    listed = (await (await mock_client.get("/_mock/messages")).json())["items"]
+    assert [(m["status"], m["meta"].get("callback_sent")) for m in listed] == [("accepted", None), ("delivered", True)]
+    await advance(1)
+    hits = await callback_receiver.wait_for(2)
+    assert [h.params["phonenumber"] for h in hits] == ["0901255500", "0901255500"]
+    assert len({h.params["SMSID"] for h in hits}) == 2
+    listed = (await (await mock_client.get("/_mock/messages")).json())["items"]
+    assert [(m["status"], m["meta"]["callback_sent"]) for m in listed] == [("delivered", True), ("delivered", True)]
+
+
 async def test_callback_retried_on_503_with_backoff_on_the_mock_clock(mock_client, callback_receiver, advance, callback_attempts):
     callback_receiver.respond_with(503, 500)
     await send(mock_client, viber(CallbackUrl=callback_receiver.url))

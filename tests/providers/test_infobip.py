@@ -221,6 +221,30 @@ async def mock_client_put(client: Any, key: str, body: Any, headers: dict[str, s
     return resp.status, await resp.json(content_type=None), resp.headers
 
 
+async def test_a_scenario_update_leaves_the_flow_of_earlier_sends(mock_client, advance):
+    # Sends share their scenario's flow (Scenario.flow_json); an update replaces it for later sends only: an earlier
+    # send keeps the flow it was sent through, in its meta and in its failover walk.
+    status, created, _ = await post(mock_client, "/omni/1/scenarios",
+                                    {"name": "V", "flow": [{"from": "V1", "channel": "VIBER"},
+                                                           {"from": "S1", "channel": "SMS"}]}, EMPTY_AUTH)
+    assert status == 201
+    key = created["key"]
+    first = {"scenarioKey": key, "destinations": [{"to": {"phoneNumber": "41793055501"}}],
+             "viber": {"text": "Hi Viber"}, "sms": {"text": "Hi SMS"}}
+    assert (await post(mock_client, "/omni/1/advanced", first, EMPTY_AUTH))[0] == 200
+    status, _, _ = await mock_client_put(mock_client, key, {"name": "S", "flow": [{"from": "S2", "channel": "SMS"}]})
+    assert status == 200
+    assert (await post(mock_client, "/omni/1/advanced", first, EMPTY_AUTH))[0] == 200
+    await advance(3)  # 55501: undeliverable on Viber, delivered by SMS
+    listed = (await (await mock_client.get("/_mock/messages")).json())["items"]
+    assert [m["meta"]["flow"] for m in listed] == [[{"from": "S2", "channel": "SMS"}],
+                                                   [{"from": "V1", "channel": "VIBER"}, {"from": "S1", "channel": "SMS"}]]
+    assert [[(h["status"], h.get("channel")) for h in m["history"]] for m in listed] == [
+        [("accepted", None), ("sent", "sms"), ("delivered", "sms")],
+        [("accepted", None), ("sent", "viber"), ("undeliverable", "viber"), ("sent", "sms"), ("delivered", "sms")]]
+    assert [(m["channel"], m["content"]) for m in listed] == [("sms", {"text": "Hi SMS"}), ("sms", {"text": "Hi SMS"})]
+
+
 async def test_scenario_list_paging_and_isolation(mock_client):
     for name in "ABCDE":
         await post(mock_client, "/omni/1/scenarios", {"name": name, "flow": [{"channel": "SMS"}]}, EMPTY_AUTH)

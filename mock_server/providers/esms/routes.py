@@ -166,16 +166,16 @@ async def submit(request: web.Request, fields: dict[str, str], phones: list[str]
     # every message sent one a request (bench/run.py --scenarios memory), the bytes ~250 B.
     kept = RawJson(dumps(masked).encode()) if isinstance(masked, dict) else masked
     accepted = []
-    # What every phone of the request shares is worked out once (a 100-phone send: bench/cpu.py esms_100), and the
-    # phones with the same outcome share one meta dict (~300 bytes a message less; EsmsBackend.on_status copies it
-    # before it marks one message's callback as sent).
+    # What every phone of the request shares is worked out once (a 100-phone send: bench/cpu.py esms_100), and equal
+    # meta dicts are one dict, within the request and across requests (EsmsBackend.shared_meta).
     price, callback_url, now = str(backend.price), fields.get("CallbackUrl", ""), core.clock.now()
     metas: dict[str, dict[str, Any]] = {}
     for phone, decision in zip(phones, decisions):
         meta = metas.get(decision.outcome)
         if meta is None:
-            meta = metas[decision.outcome] = {"brandname": brandname, "layout": layout, "request_id": request_id,
-                                              "price": price, "callback_url": callback_url}
+            meta = metas[decision.outcome] = backend.shared_meta({
+                "brandname": brandname, "layout": layout, "request_id": request_id, "price": price,
+                "callback_url": callback_url, "outcome": decision.outcome})
         message = core.new_message(
             provider=NAME,
             provider_id=smsid,

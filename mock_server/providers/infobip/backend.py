@@ -263,9 +263,10 @@ class InfobipBackend:
         notify_url = body.get("notifyUrl") if body.get("notify", True) is not False else None
         messages: list[dict[str, Any]] = []
         reasons: list[str] = []
-        # One copy per request, shared by its destinations (never changed after submit): memory per message.
-        flow = list(scenario.flow)
-        flow_json = [s.to_json() for s in flow]
+        # The scenario's flow and its JSON, shared by the destinations and by the sends that use that flow (an update
+        # replaces the scenario's list, never changes it): memory per message.
+        flow = scenario.flow
+        flow_json = scenario.flow_json()
         first_content = codec.neutral_content(channel, data[channel])
         # Destinations with the same outcome share one meta dict too (the core only adds "outcome", already there);
         # the one later change, notify_skipped, replaces the message's dict rather than changing the shared one.

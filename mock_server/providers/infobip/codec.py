@@ -86,7 +86,10 @@ def neutral_content(channel: str, data: Mapping[str, Any]) -> dict[str, str]:
     if channel == "VIBER":
         out.update(image=data.get("imageURL") or "", button_text=data.get("buttonText") or "",
                    button_url=data.get("buttonURL") or "")
-    return {k: v for k, v in out.items() if v}
+    out = {k: v for k, v in out.items() if v}
+    # A text-only step's data object is already this dict: the message shares it (~250 bytes of every message sent one
+    # a request, bench/run.py --scenarios memory; neither is changed once made).
+    return data if out == data and isinstance(data, dict) else out
 
 
 # Valid Viber layouts: text; image; text + button; text + image + button (infobip.md §5.3, decision 8).

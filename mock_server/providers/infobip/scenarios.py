@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ...core.lifecycle import Step, plan_for
@@ -32,11 +32,19 @@ class FlowStep:
 class Scenario:
     key: str  # 32 upper-case hex characters
     name: str | None
-    flow: list[FlowStep]
+    flow: list[FlowStep]  # replaced as a whole by an update, never changed in place: sends share it
     default: bool = False
+    _flow_json: tuple[list[FlowStep], list[dict[str, Any]]] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return codec.scenario_json(self.key, self.name, [s.to_json() for s in self.flow], self.default)
+
+    def flow_json(self) -> list[dict[str, Any]]:
+        """The flow as JSON for the meta of the messages sent through it, one list per flow that they share: a list
+        per send was ~500 bytes of every message sent one a request (bench/run.py --scenarios memory)."""
+        if self._flow_json is None or self._flow_json[0] is not self.flow:
+            self._flow_json = (self.flow, [s.to_json() for s in self.flow])
+        return self._flow_json[1]
 
 
 def flow_from(raw: list[Mapping[str, Any]]) -> list[FlowStep]:

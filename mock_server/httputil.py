@@ -27,6 +27,10 @@ async def read_bytes(request: web.Request) -> bytes:
     except web.HTTPRequestEntityTooLarge:
         limit = getattr(request, "_client_max_size", None)
         raise BodyError("too_large", f"body larger than the {limit} bytes allowed ([server] max_body_bytes)") from None
+    except web.RequestPayloadError as exc:
+        # A body that does not decode as its Content-Encoding (gzip, deflate): bad input, never a 500 (product.md §8).
+        why = getattr(exc.__cause__, "message", None) or str(exc)
+        raise BodyError("encoding", f"body could not be read: {why}") from None
 
 
 def parse_json(raw: bytes) -> Any:

@@ -275,6 +275,11 @@ def journal_middleware(journal: Journal, now: Callable[[], float], events: Any =
                 entry.raw_body = raw if len(raw) <= BODY_LIMIT else raw[:BODY_LIMIT]
             except (web.HTTPException, ConnectionError):
                 entry.note = "(body not read)"
+            except web.RequestPayloadError:
+                # A body that does not decode as its Content-Encoding: the handler answered it (httputil.read_bytes),
+                # and aiohttp drops the connection after this answer, so the client is told not to reuse it.
+                entry.note = "(body not read: it does not decode as its Content-Encoding)"
+                response.force_close()
         payload = getattr(response, "body", None)
         if isinstance(payload, (bytes, bytearray)):
             entry.keep_response(bytes(payload))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.providers.test_esms import KEY, SECRET, send, viber
+from tests.providers.test_esms import KEY, SECRET, SEND, send, viber
 
 GET = "/MainService.svc/json/SendMultipleMessage_V4_get"
 STATUS = "/MainService.svc/json/GetSendStatus"
@@ -110,3 +110,17 @@ async def test_framework_errors_of_a_code_response_operation_answer_in_wcf_s_env
     resp = await mock_client.post(balance, json={"ApiKey": KEY, "SecretKey": "bad"})  # a business code: its own
     assert (resp.status, await resp.json()) == (200, {"Balance": 0, "CodeResponse": "101",
                                                       "ErrorMessage": "Authorize Failed"})
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_that_does_not_decode_as_its_content_encoding_is_a_400_not_a_500(mock_client, encoding):
+    # product.md §8: "No request, however malformed (...), produces a 500". aiohttp's failed gunzip surfaced from
+    # request.read() past the handler, and again from the journal's read: "500 Server got itself in trouble".
+    resp = await mock_client.post(SEND, data=b'{"ApiKey":"x"}',
+                                  headers={"Content-Type": "application/json", "Content-Encoding": encoding})
+    assert (resp.status, await resp.json()) == (400, {"CodeResult": "99", "CountRegenerate": 0,
+                                                      "ErrorMessage": "Request Error"})
+    assert resp.headers["X-Mock-Reason"] == f"body could not be read: Can not decode content-encoding: {encoding}"
+    assert resp.headers["Connection"] == "close"  # aiohttp drops the connection after such a body
+    journal = await (await mock_client.get("/_mock/requests")).json()
+    assert journal["items"][0]["status"] == 400

@@ -124,3 +124,16 @@ async def test_a_body_that_does_not_decode_as_its_content_encoding_is_a_400_not_
     assert resp.headers["Connection"] == "close"  # aiohttp drops the connection after such a body
     journal = await (await mock_client.get("/_mock/requests")).json()
     assert journal["items"][0]["status"] == 400
+
+
+async def test_a_sandbox_send_refused_by_a_times_rule_does_not_use_it_up(mock_client):
+    # README (Rules): "a sandbox send ... uses none": it is answered as the rule says, and the real send meets it too.
+    await mock_client.post("/_mock/rules", json={"phone": "0901234567", "outcome": "blocked", "times": 1})
+    blocked = {"CodeResult": "99", "CountRegenerate": 0, "ErrorMessage": "Phone number is blocked"}
+    _, body, _ = await send(mock_client, viber(Phones=["0901234567"], IsSandBox="1"))
+    assert body == blocked
+    rules = await (await mock_client.get("/_mock/rules")).json()
+    assert (rules["total"], rules["items"][0]["used"]) == (1, 0)
+    _, body, _ = await send(mock_client, viber(Phones=["0901234567"]))
+    assert body == blocked
+    assert (await (await mock_client.get("/_mock/rules")).json())["total"] == 0

@@ -145,7 +145,8 @@ async def submit(request: web.Request, fields: dict[str, str], phones: list[str]
     decisions = [core.decide(NAME, "viber", phone, consume=False, pending=pending) for phone in phones]
     for phone, decision in zip(phones, decisions):
         if decision.outcome in SUBMIT_OUTCOMES:
-            core.use(decision)
+            if not sandbox:  # a sandbox send is answered as the rule says but uses none (README, Rules)
+                core.use(decision)
             raise EsmsError(SUBMIT_CODES[decision.outcome], f"{decision.source}: {decision.outcome} for {phone}",
                             phone=phone)
     cost = backend.price * len(phones)

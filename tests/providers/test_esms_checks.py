@@ -137,3 +137,18 @@ async def test_a_sandbox_send_refused_by_a_times_rule_does_not_use_it_up(mock_cl
     _, body, _ = await send(mock_client, viber(Phones=["0901234567"]))
     assert body == blocked
     assert (await (await mock_client.get("/_mock/rules")).json())["total"] == 0
+
+
+async def test_request_ids_past_their_24h_window_are_forgotten(mock_client, advance):
+    # README: the memory store "is bounded". The RequestId dedup table kept every RequestId ever accepted (only the
+    # --store sqlite dump left out the stale ones): one entry more per send, for the life of the process.
+    from mock_server.keys import core_key
+
+    backend = mock_client.server.app[core_key].providers["esms"].backend
+    for i in range(3):
+        assert (await send(mock_client, viber(RequestId=f"old-{i}")))[1]["CodeResult"] == "100"
+    await advance(24 * 3600 + 1)
+    assert (await send(mock_client, viber(RequestId="new")))[1]["CodeResult"] == "100"
+    assert [rid for _, rid in backend.request_ids] == ["new"]
+    assert (await send(mock_client, viber(RequestId="new")))[1]["CodeResult"] == "124"  # the window still holds
+    assert (await send(mock_client, viber(RequestId="old-0")))[1]["CodeResult"] == "100"

@@ -60,6 +60,7 @@ class EsmsBackend:
             )
             self.accounts[account.api_key] = account
         self.request_ids: dict[tuple[str, str], float] = {}  # (api_key, RequestId) -> mock time first accepted
+        self._pruned_at = self.core.clock.now()  # when remember_request last dropped the RequestIds past their window
         self._metas: dict[tuple[Any, ...], dict[str, Any]] = {}  # shared_meta()'s dicts, by their items
 
     def shared_meta(self, meta: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +112,13 @@ class EsmsBackend:
         return seen is not None and self.core.clock.now() - seen < DEDUP_WINDOW
 
     def remember_request(self, account: Account, request_id: str) -> None:
-        self.request_ids[(account.api_key, request_id)] = self.core.clock.now()
+        now = self.core.clock.now()
+        if now - self._pruned_at >= DEDUP_WINDOW:
+            # Once a window, the RequestIds whose 24 h are over go: without it the table grew by one entry per send
+            # for the life of the process (README: the memory store is bounded).
+            self.request_ids = {key: at for key, at in self.request_ids.items() if now - at < DEDUP_WINDOW}
+            self._pruned_at = now
+        self.request_ids[(account.api_key, request_id)] = now
 
     def batch(self, account: Account, smsid: str) -> list[Message]:
         """An SMSID's messages for the status queries, which cover the last 7 days (esms.md §5); older: none."""

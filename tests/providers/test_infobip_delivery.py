@@ -324,6 +324,21 @@ async def test_logs_by_a_messageid_a_client_gave_twice_list_both(mock_client, ad
     assert [e["bulkId"] for e in await logs(mock_client, bulkId="B2,B3", limit=1)] == ["B3"]
 
 
+async def test_logs_keep_a_walk_48_hours_from_when_it_ended(mock_client, advance, mock_clock):
+    # "All logs are available for the last 48 hours!" (infobip.md §7): a send scheduled 50 h ahead (sendAt) is sent
+    # and delivered now, so its log is there; it vanished the moment it ended, aged from its request.
+    send_at = mock_clock.now() + 50 * 3600
+    await post(mock_client, "/omni/1/advanced", advanced(sendAt=omni_date(send_at), destinations=[
+        {"messageId": "LATER", "to": {"phoneNumber": "41793026727"}}]))
+    await advance(50 * 3600 + 1)
+    (entry,) = await logs(mock_client)
+    assert (entry["messageId"], entry["status"], entry["sentAt"]) == ("LATER", DELIVERED, omni_date(send_at + 0.2))
+    await advance(48 * 3600 - 2)  # doneAt + 48 h is not over yet
+    assert [e["messageId"] for e in await logs(mock_client)] == ["LATER"]
+    await advance(2)
+    assert await logs(mock_client) == []
+
+
 async def test_rejected_message_is_logged_as_rejected(mock_client):
     await post(mock_client, "/omni/1/advanced", advanced("41793055507"))
     (entry,) = await logs(mock_client, generalStatus="REJECTED")

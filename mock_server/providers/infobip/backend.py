@@ -449,8 +449,9 @@ class InfobipBackend:
     # --- reports and logs -------------------------------------------------------------------------------------------
 
     def _prune(self) -> None:
-        """Forget reports and finished walks older than 48 h. Both are in time order, so this stops at the first one
-        inside the window; a walk still under way (a VIBER then SMS flow can take 72 h) is kept whatever its age."""
+        """Forget reports and walks that ended more than 48 h ago. Both are in time order (walks by creation; none ends
+        before it began), so this stops at the first one inside the window; a walk still under way (a VIBER then SMS
+        flow can take 72 h) is kept whatever its age."""
         horizon = self.core.clock.now() - RETENTION
         for entry in self.reports.expire(horizon):
             self._unsave_report(entry)
@@ -458,7 +459,10 @@ class InfobipBackend:
         for key, delivery in self.deliveries.items():
             if delivery.message.created_at >= horizon:
                 break
-            if delivery.final:
+            # Aged from when it ended, as the reports are: "All logs are available for the last 48 hours!" (infobip.md
+            # §7) holds for a send scheduled days ahead (sendAt) or a 72 h walk too, not only from the request's time.
+            done_at = delivery.current.done_at if delivery.attempts else None
+            if delivery.final and (delivery.message.created_at if done_at is None else done_at) < horizon:
                 gone.append(key)
         for key in gone:
             del self.deliveries[key]

@@ -7,7 +7,7 @@ from typing import Any
 
 from mock_server.providers.infobip.codec import omni_date
 
-from .test_infobip import DELIVERED, NO_ERROR, SEED_KEY, advanced, get, post
+from .test_infobip import BAD_REQUEST, DELIVERED, NO_ERROR, SEED_KEY, advanced, get, post
 
 UNDELIVERABLE = {"groupId": 2, "groupName": "UNDELIVERABLE", "id": 9, "name": "UNDELIVERABLE_NOT_DELIVERED",
                  "description": "Message sent not delivered"}
@@ -193,6 +193,15 @@ async def test_send_at_defers_the_first_step(mock_client, advance, mock_clock):
     await advance(2)
     (report,) = await reports(mock_client)
     assert report["sentAt"] == omni_date(send_at + 0.2)
+
+
+async def test_send_at_must_be_less_than_180_days_ahead(mock_client, mock_clock):
+    # OAS (infobip.md §5.1): sendAt "must be < 180 days ahead"; exactly 180 days was accepted.
+    now = mock_clock.now()
+    status, body, headers = await post(mock_client, "/omni/1/advanced", advanced(sendAt=omni_date(now + 180 * 86400)))
+    assert (status, body) == (400, BAD_REQUEST) and "sendAt" in headers["X-Mock-Reason"]
+    status, body, _ = await post(mock_client, "/omni/1/advanced", advanced(sendAt=omni_date(now + 180 * 86400 - 0.001)))
+    assert status == 200
 
 
 # --- one-time reports ------------------------------------------------------------------------------------------------

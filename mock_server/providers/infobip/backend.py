@@ -236,9 +236,9 @@ class InfobipBackend:
             except ValueError as exc:
                 raise InfobipError(ServiceException.BAD_REQUEST, f"sendAt: {exc}",
                                    validation_errors=self._field("sendAt", "invalid date")) from None
-            if send_at - now > MAX_SEND_AHEAD:
-                raise InfobipError(ServiceException.BAD_REQUEST, "sendAt: more than 180 days ahead",
-                                   validation_errors=self._field("sendAt", "more than 180 days ahead"))
+            if send_at - now >= MAX_SEND_AHEAD:  # "must be < 180 days ahead": exactly 180 days is refused too
+                raise InfobipError(ServiceException.BAD_REQUEST, "sendAt: not less than 180 days ahead",
+                                   validation_errors=self._field("sendAt", "not less than 180 days ahead"))
             base = max(send_at, now)
         channel = scenario.flow[first].channel
         decisions: list[Decision] = []

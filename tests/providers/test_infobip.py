@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import re
@@ -433,6 +434,25 @@ async def test_bad_bodies_get_the_envelope(mock_client):
     # the server keeps serving
     status, body, _ = await post(mock_client, "/omni/1/advanced", advanced())
     assert status == 200
+
+
+async def test_a_body_that_cannot_be_decoded_is_400_not_500(mock_client):
+    # Content-Encoding: gzip over bytes that are not gzip: aiohttp fails reading the body. product.md §8: "No request,
+    # however malformed ... produces a 500"; it was one (a plain-text one: the journal read the body again).
+    body = json.dumps(advanced()).encode()
+    status, headers, answer = await raw_request(mock_client, (
+        "POST /omni/1/advanced HTTP/1.1\r\nHost: x\r\nAuthorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"
+        f"Content-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n").encode() + body)
+    assert status == 400
+    assert json.loads(answer) == BAD_REQUEST
+    assert headers["content-type"] == CT and "gzip" in headers["x-mock-reason"]
+    # the server keeps serving, and a real gzip body is read as usual
+    status, headers, answer = await raw_request(mock_client, (
+        "POST /omni/1/advanced HTTP/1.1\r\nHost: x\r\nAuthorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"
+        f"Content-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {len(gzip.compress(body))}"
+        "\r\nConnection: close\r\n\r\n").encode() + gzip.compress(body))
+    assert status == 200 and json.loads(answer)["messages"][0]["status"] == PENDING_ENROUTE
 
 
 async def test_huge_body_is_413(mock_client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -134,12 +135,30 @@ def _check(data: Mapping[str, Any], path: Path) -> None:
     from .core.schemas import format_path
     from .resources import schemas_dir
 
+    # TOML has nan and inf, and every minimum/maximum of the schema lets them through (a comparison with nan is
+    # false): a nan price made every NXCLOUD send a 9999, and a nan balance put NaN, no JSON, in GET /_mock/accounts.
+    bad = _non_finite(data)
+    if bad is not None:
+        where, value = bad
+        raise SettingsError(f"config file {path}: {format_path(where)}: {value} is not a finite number")
     schema = json.loads((schemas_dir() / "config" / "config.json").read_text(encoding="utf-8"))
     error = next(iter(sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))),
                  None)
     if error is not None:
         where = format_path(error.absolute_path) or "the file"
         raise SettingsError(f"config file {path}: {where}: {error.message}")
+
+
+def _non_finite(value: Any, where: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], float] | None:
+    """The path and value of the first nan or inf in a parsed config document (None: every number is finite)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, (*where, key))
+        if found is not None:
+            return found
+    return None
 
 
 def _opt_int(value: Any) -> int | None:

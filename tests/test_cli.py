@@ -154,3 +154,37 @@ async def test_sigterm_ends_open_event_streams_instead_of_waiting_for_them():
         assert (await asyncio.wait_for(reader.read(), 5)).endswith(b"0\r\n\r\n")  # ended (last chunk), not cut
     finally:
         writer.close()
+
+
+async def refused(*args: str, env: dict[str, str] | None = None) -> tuple[int | None, str]:
+    """Run the CLI expecting it to refuse to start: its exit status and stderr (a server that starts anyway is
+    stopped after 10 s and reported with status None)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mock_server", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), 10)
+    except TimeoutError:
+        proc.kill()
+        _, err = await proc.communicate()
+        return None, err.decode()
+    return proc.returncode, err.decode()
+
+
+@pytest.mark.parametrize("old, new, key", [
+    ("cny_per_usd = 7.25", "cny_per_usd = inf", "nxcloud.cny_per_usd: inf"),
+    ("Transactional = 0.013,", "Transactional = nan,", "nxcloud.prices.Transactional: nan"),
+    ("balance = 0.02 ", "balance = nan ", "nxcloud.accounts[1].balance: nan"),
+    ("accept_to_sent = 0.2", "accept_to_sent = nan", "timing.accept_to_sent: nan"),
+])
+async def test_a_config_number_that_is_not_finite_exits_2_with_one_line(tmp_path, old, new, key):
+    # TOML has nan and inf, and they passed every minimum/maximum of the config schema (comparisons with nan are
+    # false): an NXCLOUD send then answered 9999, receipts failed in the scheduler and GET /_mock/accounts wrote NaN.
+    text = (ROOT / "fixtures" / "default.toml").read_text()
+    assert old in text
+    config = tmp_path / "c.toml"
+    config.write_text(text.replace(old, new, 1))
+    status, err = await refused("--port", "0", "--config", str(config))
+    assert status == 2, err
+    assert err == f"mock-server: config file {config}: {key} is not a finite number\n"

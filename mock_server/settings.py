@@ -171,7 +171,9 @@ def _clock(value: Any) -> str:
 
 def _store(value: Any) -> str:
     value = str(value)
-    if value != "memory" and not value.startswith("sqlite:"):
+    # A path after "sqlite:", as the config schema's ^(memory|sqlite:.+)$ wants: "sqlite:" alone got as far as the
+    # store and ended in a traceback.
+    if value != "memory" and not (value.startswith("sqlite:") and value[len("sqlite:"):]):
         raise ValueError(f"store must be 'memory' or 'sqlite:PATH', not {value!r}")
     return value
 

@@ -188,3 +188,11 @@ async def test_a_config_number_that_is_not_finite_exits_2_with_one_line(tmp_path
     status, err = await refused("--port", "0", "--config", str(config))
     assert status == 2, err
     assert err == f"mock-server: config file {config}: {key} is not a finite number\n"
+
+
+@pytest.mark.parametrize("args, env", [(("--store", "sqlite:"), {}), ((), {"MOCK_SERVER_STORE": "sqlite:"})])
+async def test_a_store_without_a_path_exits_2_with_one_line(args, env):
+    # `[server] store = "sqlite:"` was refused by the config schema, but the flag and the variable let it through to
+    # the store itself: a traceback and exit 1.
+    status, err = await refused("--port", "0", *args, env={**os.environ, **env})
+    assert (status, err) == (2, "mock-server: store must be 'memory' or 'sqlite:PATH', not 'sqlite:'\n")

@@ -17,6 +17,9 @@ from .gcpolicy import GcPolicy
 from .settings import Settings, SettingsError
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="mock-server", description="Mock of the eSMS, Infobip OMNI and NXCLOUD Viber APIs.")
     p.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
@@ -26,7 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clock", choices=("real", "manual"), help="manual: time moves only via POST /_mock/clock/advance")
     p.add_argument("--store", help="memory (default) or sqlite:PATH")
     p.add_argument("--loop", choices=("asyncio", "uvloop"), help="event loop (uvloop: pip install '.[fast]')")
-    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    # Checked here (any case): an unknown level reached logging.basicConfig and ended in a traceback.
+    p.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
+                   help="DEBUG, INFO, WARNING, ERROR, CRITICAL (default INFO)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p.parse_args(argv)
 
@@ -63,7 +68,7 @@ async def serve(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.load(  # --config outranks MOCK_SERVER_CONFIG: flag > environment > file (product.md §9)
             overrides={"config": args.config, "host": args.host, "port": args.port, "seed": args.seed,

@@ -196,3 +196,13 @@ async def test_a_store_without_a_path_exits_2_with_one_line(args, env):
     # the store itself: a traceback and exit 1.
     status, err = await refused("--port", "0", *args, env={**os.environ, **env})
     assert (status, err) == (2, "mock-server: store must be 'memory' or 'sqlite:PATH', not 'sqlite:'\n")
+
+
+async def test_an_unknown_log_level_exits_2_with_the_usage_line():
+    # It went to logging.basicConfig unchecked: a ValueError traceback (exit 1) instead of argparse's usage error.
+    status, err = await refused("--port", "0", "--log-level", "LOUD")
+    assert status == 2 and "Traceback" not in err, err
+    assert err.splitlines()[-1] == ("mock-server: error: argument --log-level: invalid choice: 'LOUD' (choose from "
+                                    "'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')")
+    status, err = await refused("--port", "70000", "--log-level", "warning")  # any case, as before
+    assert (status, err) == (2, "mock-server: port must be 0..65535, not 70000\n")

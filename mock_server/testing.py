@@ -116,10 +116,12 @@ class CallbackReceiver:
 
 
 def test_settings(**changes: Any) -> Settings:
-    """The shipped defaults with a fixed seed: what the `mock_settings` fixture gives."""
+    """The shipped defaults with a fixed seed: what the `mock_settings` fixture gives; `changes` override any field,
+    the seed and the clock included."""
     from dataclasses import replace
 
-    return replace(Settings.load(env={}), seed=1234, clock="manual", **changes)
+    # seed and clock are defaults here, not fixed: passed twice, they were a TypeError for a user changing them.
+    return replace(Settings.load(env={}), **{"seed": 1234, "clock": "manual", **changes})
 
 
 @pytest.fixture

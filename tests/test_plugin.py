@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.testing import MockServerClient, MockServerError
+from mock_server.testing import MockServerClient, MockServerError, ThreadedMockServer
+from mock_server.testing import test_settings as settings_for  # (named so pytest does not collect it)
 
 SEND = "/MainService.svc/json/Send_Multiple_Sms_OTT/"
 BODY = {"ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET", "Brandname": "MOCKBRAND", "SmsType": "23",
@@ -59,3 +60,16 @@ def test_listener_retries_and_faults(mock_server: MockServerClient, callback_lis
 def test_control_errors_are_raised_with_the_server_message(mock_server: MockServerClient):
     with pytest.raises(MockServerError, match="outcome"):
         mock_server.add_rule(phone="1", outcome="vanish")
+
+
+def test_the_settings_helper_takes_another_seed_and_clock():
+    # The helper behind mock_settings, for a user overriding that fixture: a seed or a clock of one's own was
+    # "replace() got multiple values for keyword argument 'seed'".
+    settings = settings_for(seed=7, clock="real", max_body_bytes=4096)
+    assert (settings.seed, settings.clock, settings.max_body_bytes) == (7, "real", 4096)
+    assert (settings_for().seed, settings_for().clock) == (1234, "manual")
+    server = ThreadedMockServer(settings).start()
+    try:
+        assert MockServerClient(server.url).call("GET", "/_mock/health")["clock"]["mode"] == "real"
+    finally:
+        server.stop()

@@ -76,7 +76,8 @@ class CallbackRequest:
 
 def fast_backoff(attempt: int) -> float:
     """Seconds before try `attempt + 1`: 0.5, 1, 2, 4 ... capped at 30 (product.md §9)."""
-    return min(0.5 * 2 ** (attempt - 1), 30.0)
+    # The exponent is capped before the power: max_attempts has no upper bound, and 2 ** 1024 overflows a float.
+    return min(0.5 * 2 ** min(attempt - 1, 6), 30.0)
 
 
 def _infobip_backoff(attempt: int) -> float:

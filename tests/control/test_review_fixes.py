@@ -86,3 +86,30 @@ async def test_journal_masks_secrets_in_big_and_in_broken_bodies(mock_client):
     broken, large = journal["items"]
     assert broken["body"] == '{"SecretKey":"***",'
     assert '"SecretKey":"***"' in large["body"] and "ESMS_SANDBOX_SECRET" not in large["body"]
+
+
+async def test_a_callback_is_still_retried_after_a_thousand_tries(mock_settings, aiohttp_client, callback_receiver):
+    # [callbacks] max_attempts has no upper bound, but the fast back-off was 0.5 s * 2 ** (attempt - 1) capped after
+    # the power: at the 1 025th failed try 2 ** 1024 overflowed a float, the dispatcher's task died, the try went
+    # unrecorded and the callback stayed owed for ever.
+    from dataclasses import replace
+
+    from mock_server.app import create_app
+    from mock_server.core.clock import ManualClock
+    from mock_server.keys import core_key
+
+    tries = 1026
+    settings = replace(mock_settings, callbacks=replace(mock_settings.callbacks, max_attempts=tries))
+    client = await aiohttp_client(create_app(settings, clock=ManualClock()))
+    callbacks = client.app[core_key].callbacks
+    callback_receiver.respond_with(*[503] * tries)
+    await send(client, "0901255500", CallbackUrl=callback_receiver.url)
+    for n in range(1, tries + 1):
+        resp = await client.post("/_mock/clock/advance", json={"seconds": 1 if n == 1 else 30})
+        assert resp.status == 200
+        if len(callbacks.attempts) < n:
+            await client.app[core_key].events.wait_for(lambda e: len(callbacks.attempts) >= n)
+    last = callbacks.attempts[-1]
+    assert (last.attempt, last.final, last.error) == (tries, True, f"HTTP 503; gave up after {tries} attempt(s)")
+    _, health = await get(client, "/_mock/health")
+    assert health["counts"]["callbacks_pending"] == 0

@@ -330,3 +330,23 @@ async def test_free_session_message_needs_no_balance_but_the_first_does(mock_cli
     await send_ok(mock_client, session_body(phone))  # free
     answer = await send(mock_client, body(phone))
     assert answer == {"code": NxcloudCode.INSUFFICIENT_BALANCE.code, "message": "Insufficient balance"}
+
+
+async def test_sessions_are_listed_newest_first(mock_client, advance):
+    # product.md §5.1: "Lists answer {"items": [...], "total": N}, newest first"; sessions came oldest first, and a
+    # session opened again kept the place of the one it replaced.
+    async def listed() -> list[tuple[str, str]]:
+        items = (await (await mock_client.get("/_mock/nxcloud/sessions")).json())["items"]
+        return [(s["phone"], s["opened_at"]) for s in items]
+
+    for phone in ("79100012345", "79100067890"):
+        await send_ok(mock_client, body(phone))
+    await reply(mock_client, "79100012345")
+    await advance(10)
+    await reply(mock_client, "79100067890")
+    first = await listed()
+    assert [phone for phone, _ in first] == ["79100067890", "79100012345"]
+    await advance(25 * 3600)  # both windows are over; a reply opens a new one
+    await reply(mock_client, "79100012345")
+    again = await listed()
+    assert [phone for phone, _ in again] == ["79100012345", "79100067890"] and again[1] == first[0]

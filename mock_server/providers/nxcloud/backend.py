@@ -256,5 +256,8 @@ class NxcloudBackend:
         return [a.to_json() for a in self.accounts.values()]
 
     def sessions_json(self) -> list[dict[str, Any]]:
+        """Newest first, as every list of the control API (product.md §5.1): by the time each window opened (the dict
+        keeps the order each app and phone first had one, and a window opened again takes the old one's place)."""
         now = self.core.clock.now()
-        return [s.to_json(now) for s in self.sessions.values()]
+        newest = sorted(reversed(self.sessions.values()), key=lambda s: s.opened_at, reverse=True)
+        return [s.to_json(now) for s in newest]

@@ -181,6 +181,18 @@ async def test_webhook_control_validates(mock_client):
     assert resp.status == 400
 
 
+async def test_webhook_control_refuses_a_url_that_cannot_be_parsed(mock_client, advance):
+    # The schema's pattern let "http://[::1" through (200); no receipt could go there, and only the stored
+    # message's meta.receipts_skipped said why.
+    for name, url in (("dr_webhook", "http://[::1"), ("message_webhook", "https://[fe80::1/x")):
+        resp = await mock_client.post(f"/_mock/nxcloud/apps/{APP}/webhooks", json={name: url, "sign_callbacks": True})
+        assert resp.status == 400
+        assert (await resp.json())["error"] == f'{name}: must be "" (none) or an http(s) URL'
+    accounts = (await (await mock_client.get("/_mock/accounts")).json())["nxcloud"]
+    app = next(a for a in accounts[0]["apps"] if a["appkey"] == APP)
+    assert (app["dr_webhook"], app["message_webhook"], app["sign_callbacks"]) == ("", "", False)  # nothing changed
+
+
 async def test_reset_restores_configured_webhooks_and_balances(mock_client):
     await set_webhooks(mock_client, dr_webhook="http://127.0.0.1:9/dr")
     await send_ok(mock_client, body("79100055500"))

@@ -12,7 +12,7 @@ from ...core.phones import digits
 from ...httputil import json_response
 from ...keys import core_key
 from . import codec
-from .backend import NAME, NxcloudBackend
+from .backend import NAME, NxcloudBackend, is_http_url
 
 
 async def _body(request: web.Request, schema: str) -> dict[str, Any]:
@@ -36,6 +36,10 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def set_webhooks(request: web.Request) -> web.Response:
     """Change an app's dr_webhook / message_webhook / sign_callbacks now (until the next reset); answers the app."""
     body = await _body(request, "control_webhooks.request")
+    for name in ("dr_webhook", "message_webhook"):
+        # The schema's pattern lets "http://[::1" through, and no callback can go there: refused by the same words.
+        if body.get(name) and not is_http_url(body[name]):
+            raise ControlError(400, f'{name}: must be "" (none) or an http(s) URL')
     found = _backend(request).find_app(request.match_info["appkey"])
     if found is None:
         raise ControlError(404, f"no NXCLOUD app {request.match_info['appkey']!r} in the configured accounts")

@@ -190,10 +190,19 @@ def _host(value: Any) -> str:
     return str(value)
 
 
+def _int(name: str, value: Any) -> int:
+    """int(value), refused in words naming the setting (Python's own "invalid literal for int() with base 10: '8o80'"
+    said nothing of which variable it was)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an integer, not {value!r}") from None
+
+
 def _int_in(name: str, low: int, high: int | None = None) -> Callable[[Any], int]:
     """An integer flag within the range the config file's schema allows."""
     def convert(value: Any) -> int:
-        number = int(value)
+        number = _int(name, value)
         if high is not None and not low <= number <= high:
             raise ValueError(f"{name} must be {low}..{high}, not {number}")
         if number < low:
@@ -206,7 +215,7 @@ def _int_in(name: str, low: int, high: int | None = None) -> Callable[[Any], int
 _FLAGS = {
     "host": _host,
     "port": _int_in("port", 0, 65535),
-    "seed": _opt_int,
+    "seed": lambda v: None if v is None or v == "" else _int("seed", v),
     "clock": _clock,
     "store": _store,
     "max_body_bytes": _int_in("max_body_bytes", 1),

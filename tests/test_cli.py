@@ -206,3 +206,14 @@ async def test_an_unknown_log_level_exits_2_with_the_usage_line():
                                     "'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')")
     status, err = await refused("--port", "70000", "--log-level", "warning")  # any case, as before
     assert (status, err) == (2, "mock-server: port must be 0..65535, not 70000\n")
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("PORT", "8o80", "port must be an integer, not '8o80'"),
+    ("SEED", "abc", "seed must be an integer, not 'abc'"),
+    ("MAX_BODY_BYTES", "1MB", "max_body_bytes must be an integer, not '1MB'"),
+])
+async def test_an_environment_value_that_is_no_integer_is_named(name, value, message):
+    # The line was Python's "invalid literal for int() with base 10: '8o80'": no word of which variable it was.
+    status, err = await refused(env={**os.environ, f"MOCK_SERVER_{name}": value})
+    assert (status, err) == (2, f"mock-server: {message}\n")

@@ -245,6 +245,24 @@ async def test_connection_reset_is_retried(mock_client, receiver):
     assert (second["status"], second["delivered"], second["final"]) == (200, True, True)
 
 
+@pytest.mark.parametrize("url, error", [
+    ("http://127.0.0.1:99999/cb", "ValueError: Port out of range 0-65535"),
+    ("http:///cb", "ValueError: no host in 'http:///cb?SMSID="),  # the URL as sent, eSMS's query included
+])
+async def test_a_callback_url_that_can_never_be_sent_is_not_retried(mock_client, url, error):
+    # Not a connection error, a timeout, a 5xx or a 429 (product.md §4): the same URL fails the same way every time.
+    async with Attempts(mock_client) as attempts:
+        await esms_send(mock_client, url, ["0901255500"])
+        await advance(mock_client, 1)
+        await attempts.wait(1)
+        await advance(mock_client, 60)  # past every back-off of max_attempts = 4
+    (only,) = await attempt_log(mock_client)
+    assert (only["attempt"], only["status"], only["final"]) == (1, None, True)
+    assert only["error"].startswith(error) and only["error"].endswith("; gave up after 1 attempt(s)")
+    health = await (await mock_client.get("/_mock/health")).json()
+    assert (health["counts"]["callbacks_pending"], health["counts"]["scheduled"]) == (0, 0)
+
+
 BACKOFFS = [0.5, 1, 2, 4, 8, 16, 30, 30, 30]  # the fast schedule, capped at 30 s (product.md §9)
 
 

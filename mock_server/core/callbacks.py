@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import itertools
 import logging
 import time
@@ -74,6 +75,20 @@ class CallbackRequest:
         return dumps(self.json_body).encode()
 
 
+def host_key(host: str) -> str:
+    """A host as [callbacks] allow_hosts compares it: "[::1]" as a URL writes it (RFC 3986 3.2.2), "::1" and
+    "0:0:0:0:0:0:0:1" are one address, and "localhost." (the DNS root's dot) is "localhost"; case never counts."""
+    host = host.strip().lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host.endswith("."):
+        host = host[:-1]
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:  # a name, not an address
+        return host
+
+
 def fast_backoff(attempt: int) -> float:
     """Seconds before try `attempt + 1`: 0.5, 1, 2, 4 ... capped at 30 (product.md §9)."""
     # The exponent is capped before the power: max_attempts has no upper bound, and 2 ** 1024 overflows a float.
@@ -118,7 +133,8 @@ class CallbackDispatcher:
         self.timeout = timeout
         self.max_attempts = max(1, max_attempts)
         self.schedule = schedule
-        self.allow_hosts = [h.lower() for h in (allow_hosts or [])]
+        # Compared by host_key: "[::1]" or "localhost." listed refused every callback to the very host they name.
+        self.allow_hosts = {host_key(h) for h in (allow_hosts or [])}
         self._sem = asyncio.Semaphore(concurrency)
         self._lookup = lookup  # message id -> message, to attach attempts to it
         self._on_record = on_record  # a message gained an attempt (the durable store rewrites it)
@@ -243,10 +259,10 @@ class CallbackDispatcher:
         if not self.allow_hosts:
             return True
         try:
-            host = (urlsplit(url).hostname or "").lower()
+            host = urlsplit(url).hostname or ""
         except ValueError:  # not even a URL (e.g. "http://[::1"): no host to allow
             return False
-        return host in self.allow_hosts
+        return bool(host) and host_key(host) in self.allow_hosts
 
     async def _attempt(self, request: CallbackRequest, attempt: int, series: str) -> None:
         url = request.full_url()

@@ -263,6 +263,34 @@ async def test_a_callback_url_that_can_never_be_sent_is_not_retried(mock_client,
     assert (health["counts"]["callbacks_pending"], health["counts"]["scheduled"]) == (0, 0)
 
 
+@pytest.mark.callbacks(allow_hosts=("[::1]", "LocalHost."))
+async def test_allow_hosts_match_a_host_however_it_is_written(mock_client, receiver):
+    # "[::1]" is the host of http://[::1]:port/ as a URL writes it (RFC 3986 3.2.2), "localhost." the same DNS name
+    # as "localhost": each refused every callback ("host not allowed") while it named the very host called.
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", receiver._handle)  # the same receiver, listening on ::1 too
+    v6 = web.AppRunner(app, access_log=None)
+    await v6.setup()
+    try:
+        site = web.TCPSite(v6, "::1", 0)
+        try:
+            await site.start()
+        except OSError:
+            pytest.skip("no IPv6 loopback here")
+        port6 = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        async with Attempts(mock_client) as attempts:
+            await esms_send(mock_client, f"http://[0:0:0:0:0:0:0:1]:{port6}/v6", ["0901255500"])
+            await esms_send(mock_client, receiver.url.replace("127.0.0.1", "localhost") + "/name", ["0911255500"])
+            await advance(mock_client, 1)
+            await attempts.wait(2)
+    finally:
+        await v6.cleanup()
+    log = await attempt_log(mock_client)
+    assert sorted((a["url"].split("?")[0].rsplit("/", 1)[1], a["status"], a["error"]) for a in log) == [
+        ("name", 200, None), ("v6", 200, None)]
+    assert sorted(path for path, _, _, _ in receiver.requests) == ["/name", "/v6"]
+
+
 BACKOFFS = [0.5, 1, 2, 4, 8, 16, 30, 30, 30]  # the fast schedule, capped at 30 s (product.md §9)
 
 

@@ -246,6 +246,11 @@ class SqlitePersist:
         self._wipe = False
 
         def undo() -> None:
+            if self._wipe:
+                # A reset since this batch was taken: it deletes everything the batch held and writes its snapshots
+                # anew (wipe() cleared _last). Put back, the batch was written again after the wipe's DELETEs, and
+                # what the reset had wiped (owed callbacks, messages, jobs) came back at the next start.
+                return
             # What changed since wins over what is put back.
             messages, kv_, jobs_put, jobs_del, wipe = old
             self._messages = {**messages, **self._messages}

@@ -42,10 +42,11 @@ class CallbackRequest:
     headers: dict[str, str] = field(default_factory=dict)
     message_id: str | None = None  # the stored message it reports on
     body_bytes: bytes | None = None  # exact body, when the provider signs it (NXCLOUD)
+    sign_as: str | None = None  # the account whose signature each try carries, made anew per try (its key, no secret)
 
     def to_record(self) -> dict[str, Any]:
         rec = {name: getattr(self, name) for name in ("provider", "kind", "method", "url", "json_body", "headers",
-                                                      "message_id")}
+                                                      "message_id", "sign_as")}
         rec["query"] = [list(pair) for pair in self.query]
         rec["body_b64"] = base64.b64encode(self.body_bytes).decode() if self.body_bytes is not None else None
         return rec
@@ -56,7 +57,7 @@ class CallbackRequest:
         return cls(provider=rec["provider"], kind=rec["kind"], method=rec["method"], url=rec["url"],
                    query=[(k, v) for k, v in rec.get("query", [])], json_body=rec.get("json_body"),
                    headers=dict(rec.get("headers") or {}), message_id=rec.get("message_id"),
-                   body_bytes=base64.b64decode(body) if body is not None else None)
+                   body_bytes=base64.b64decode(body) if body is not None else None, sign_as=rec.get("sign_as"))
 
     def full_url(self) -> str:
         if not self.query:
@@ -143,6 +144,8 @@ class CallbackDispatcher:
         self._client: HttpClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._log_size = log_size
+        # provider -> (request, body) -> the signature headers of one try (NXCLOUD: accessKey, ts, ..., sign)
+        self.signers: dict[str, Callable[[CallbackRequest, bytes], dict[str, str]]] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -268,6 +271,13 @@ class CallbackDispatcher:
         url = request.full_url()
         body = request.body()
         headers = dict(request.headers)
+        signer = self.signers.get(request.provider) if request.sign_as is not None else None
+        if signer is not None:
+            # Signed for this try, not once for the series: NXCLOUD's ts is the wall clock of the sending, tolerated
+            # within 60 s (nxcloud.md §1.1; product.md §9 "it guards transport freshness"), and a retry that kept its
+            # first try's ts was stale by that rule a minute on (every retry of schedule = "provider", every callback
+            # re-sent after a restart).
+            headers.update(signer(request, body or b""))
         if request.json_body is not None and "Content-Type" not in headers:
             headers["Content-Type"] = "application/json"
         record = CallbackAttempt(

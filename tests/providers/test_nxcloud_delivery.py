@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from mock_server.providers.nxcloud import signing
 from mock_server.providers.nxcloud.errors import NxcloudCode
 from mock_server.providers.nxcloud.signing import sign_headers, verify_sign
 
@@ -169,6 +170,27 @@ async def test_signed_callbacks_verify_with_the_same_algorithm(mock_client, call
     assert hit.headers["accessKey"] == KEY and hit.headers["bizType"] == "7" and hit.headers["action"] == "dr"
     assert verify_sign(hit.headers, hit.body, SECRET)
     assert not verify_sign(hit.headers, hit.body + b" ", SECRET)
+
+
+async def test_a_signed_receipt_is_signed_again_with_a_fresh_ts_for_each_try(mock_client, callback_receiver, advance,
+                                                                               monkeypatch):
+    # ts is the wall clock of the sending, tolerated within 60 s (nxcloud.md §1.1; product.md §9: it "guards transport
+    # freshness"): a retry kept its first try's ts, stale by NXCLOUD's own rule once 60 s had passed (every retry of
+    # schedule = "provider", every callback re-sent after a restart).
+    wall = [1_800_000_000_000]
+    monkeypatch.setattr(signing, "wall_clock_ms", lambda: wall[0])
+    await set_webhooks(mock_client, dr_webhook=callback_receiver.url, sign_callbacks=True)
+    callback_receiver.respond_with(503)
+    await send_ok(mock_client, body("79100055500"))
+    await advance(0.2)  # sent: the "success" receipt, answered 503
+    (first,) = await callback_receiver.wait_for(1)
+    wall[0] += 61_000  # a minute of wall time before the retry
+    await advance(0.5)  # the retry, after the fast back-off's 0.5 s, with the "delivered" receipt
+    hits = await callback_receiver.wait_for(3)
+    (retry,) = [h for h in hits[1:] if h.json()["status"] == "success"]
+    assert retry.body == first.body
+    assert (first.headers["ts"], retry.headers["ts"]) == ("1800000000000", "1800000061000")
+    assert verify_sign(first.headers, first.body, SECRET) and verify_sign(retry.headers, retry.body, SECRET)
 
 
 async def test_webhook_control_validates(mock_client):

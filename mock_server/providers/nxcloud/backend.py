@@ -116,6 +116,7 @@ class NxcloudBackend:
         core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset, dump=self.dump,
                                                    restore=self.restore,
                                                    accounts=self.accounts_json, backend=self))
+        core.callbacks.signers[NAME] = self.sign_callback
 
     def reset(self) -> None:
         """The configured start state: accounts, balances, app webhooks; no sessions."""
@@ -198,11 +199,18 @@ class NxcloudBackend:
         """POST JSON to `url`; the bytes are fixed here so that a signature covers exactly what is sent."""
         raw = dumps(body).encode("utf-8")
         headers = {"Content-Type": "application/json"}
-        if app.sign_callbacks:
-            # spec §3.3: the DID callback signs with the request convention; action dr / mo is guessed [I].
-            headers.update(sign_headers(account.access_key, account.access_secret, raw, action=kind))
+        # spec §3.3: the DID callback signs with the request convention; action dr / mo is guessed [I]. Signed by the
+        # dispatcher at each try (sign_callback), so that every try carries its own ts.
         self.core.callbacks.enqueue(CallbackRequest(provider=NAME, kind=kind, method="POST", url=url, json_body=body,
-                                                    body_bytes=raw, headers=headers, message_id=message_id))
+                                                    body_bytes=raw, headers=headers, message_id=message_id,
+                                                    sign_as=account.access_key if app.sign_callbacks else None))
+
+    def sign_callback(self, request: CallbackRequest, body: bytes) -> dict[str, str]:
+        """The signature headers of one try of a signed callback (accessKey, ts, bizType, action, sign)."""
+        account = self.accounts.get(request.sign_as or "")
+        if account is None:  # not configured any more (a restart with another config): sent unsigned
+            return {}
+        return sign_headers(account.access_key, account.access_secret, body, action=request.kind, content_type=None)
 
     def on_status(self, message: Message, change: StatusChange) -> None:
         """The `success` receipt when the message is sent, then its final state (and `seen`), to the app's current

@@ -64,7 +64,11 @@ class Target:
         host = parts.hostname
         if not host:
             raise ValueError(f"no host in {url!r}")
-        port = parts.port or (443 if scheme == "https" else 80)
+        port = parts.port
+        if port is None:
+            port = 443 if scheme == "https" else 80
+        elif port == 0:  # "http://h:0/" is no port to connect to (it was taken for the default 80)
+            raise ValueError("Port 0 is not a port to connect to")
         path = quote(parts.path or "/", safe=_SAFE)
         if parts.query:
             path += "?" + quote(parts.query, safe=_SAFE)

@@ -248,6 +248,7 @@ async def test_connection_reset_is_retried(mock_client, receiver):
 @pytest.mark.parametrize("url, error", [
     ("http://127.0.0.1:99999/cb", "ValueError: Port out of range 0-65535"),
     ("http:///cb", "ValueError: no host in 'http:///cb?SMSID="),  # the URL as sent, eSMS's query included
+    ("http://127.0.0.1:0/cb", "ValueError: Port 0 is not a port to connect to"),  # was sent to port 80
 ])
 async def test_a_callback_url_that_can_never_be_sent_is_not_retried(mock_client, url, error):
     # Not a connection error, a timeout, a 5xx or a 429 (product.md §4): the same URL fails the same way every time.

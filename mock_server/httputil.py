@@ -100,15 +100,21 @@ def url_scheme(url: str) -> str:
         return ""
 
 
+def json_text(obj: Any) -> str:
+    """Compact JSON that always has a UTF-8 form (for answers and for the event stream)."""
+    text = dumps(obj)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate that got in anyway (a header byte aiohttp decoded with surrogateescape, kept in the
+            # journal) has no UTF-8 form: answer it \u-escaped, still valid JSON, rather than fail with a 500.
+            text = json.dumps(obj, separators=(",", ":"))
+    return text
+
+
 def json_response(obj: Any, *, status: int = 200, headers: dict[str, str] | None = None,
                   content_type: str = "application/json", text: str | None = None) -> web.Response:
     if text is None:
-        text = dumps(obj)
-        if not text.isascii():
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                # A lone surrogate that got in anyway (a header byte aiohttp decoded with surrogateescape, kept in the
-                # journal) has no UTF-8 form: answer it \u-escaped, still valid JSON, rather than fail with a 500.
-                text = json.dumps(obj, separators=(",", ":"))
+        text = json_text(obj)
     return web.Response(text=text, status=status, headers=headers, content_type=content_type, charset="utf-8")

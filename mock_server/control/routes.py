@@ -17,7 +17,7 @@ from ..core.events import CLOSED, Event
 from ..core.models import Status
 from ..core.rules import RuleError
 from ..core.errors import reason_header
-from ..httputil import BodyError, dumps, json_response, parse_json, read_bytes
+from ..httputil import BodyError, json_response, json_text, parse_json, read_bytes
 from ..keys import core_key, faults_key, journal_key
 from ..faults import FaultError
 
@@ -224,7 +224,9 @@ async def events(request: web.Request) -> web.StreamResponse:
                 break  # the server is stopping
             if wanted and event.type not in wanted:
                 continue
-            data = dumps(event.data)
+            # json_text: a journaled header byte aiohttp decoded with surrogateescape has no UTF-8 form as is; encoded
+            # raw it raised UnicodeEncodeError and cut every open stream (request.recorded carries the headers).
+            data = json_text(event.data)
             await response.write(f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):
         pass

@@ -93,3 +93,22 @@ async def test_event_stream_type_filter(mock_client, advance):
     events = await read_events(resp, 2)
     assert [d["status"] for _, d in events] == ["sent", "delivered"]
     resp.close()
+
+
+async def test_event_stream_survives_a_header_byte_that_is_not_utf8(mock_client, advance):
+    # aiohttp decodes header bytes with surrogateescape; the request.recorded event carries the headers, and the
+    # stream encoded its JSON as UTF-8 as is: UnicodeEncodeError, every open stream (the inbox's too) cut off.
+    from tests.rawhttp import raw_request
+    from tests.reliability.test_hostile_input import ES, esms_send, http
+
+    resp = await mock_client.get("/_mock/events", params={"types": "request.recorded,message.updated"})
+    assert await resp.content.readline() == b": connected\n"
+    body = json.dumps(esms_send(Phones=["0901255500"])).encode()
+    status, _, _ = await raw_request(mock_client, http(
+        "POST", ES + "Send_Multiple_Sms_OTT/", "Content-Type: application/json", "X-Bin: \xff\xfe\x80", body=body))
+    assert status == 200
+    await advance(1)
+    events = await read_events(resp, 3)
+    assert [k for k, _ in events] == ["request.recorded", "message.updated", "message.updated"]
+    assert events[0][1]["headers"]["X-Bin"] == "\udcff\udcfe\udc80"  # \u-escaped JSON: the bytes stay visible
+    resp.close()

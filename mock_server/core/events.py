@@ -12,6 +12,8 @@ CALLBACK_ATTEMPTED = "callback.attempted"
 MESSAGES_CLEARED = "messages.cleared"
 RESET = "reset"
 CLOSED = "bus.closed"  # the server is stopping: a subscriber's stream ends (never sent to clients)
+EVENTS_DROPPED = "events.dropped"  # told to a stream that lost events (GET /_mock/events), never published
+QUEUE_SIZE = 10_000  # events a subscriber may be behind before it loses the next ones
 
 
 @dataclass(slots=True)
@@ -23,7 +25,7 @@ class Event:
 
 @dataclass
 class Subscription:
-    queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(maxsize=10_000))
+    queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE))
     dropped: int = 0  # events lost because the subscriber did not keep up
 
 

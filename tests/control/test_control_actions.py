@@ -112,3 +112,21 @@ async def test_event_stream_survives_a_header_byte_that_is_not_utf8(mock_client,
     assert [k for k, _ in events] == ["request.recorded", "message.updated", "message.updated"]
     assert events[0][1]["headers"]["X-Bin"] == "\udcff\udcfe\udc80"  # \u-escaped JSON: the bytes stay visible
     resp.close()
+
+
+async def test_event_stream_says_how_many_events_it_lost(mock_client, advance, monkeypatch):
+    # A subscriber that falls more than the bus's queue behind loses events (a clock advance over thousands of
+    # messages publishes them in one go); the stream went on as if nothing had happened, so the inbox kept showing
+    # statuses that had since changed. A smaller queue here stands for 10 000 events.
+    from mock_server.core import events as bus
+
+    monkeypatch.setattr(bus, "QUEUE_SIZE", 20, raising=False)
+    resp = await mock_client.get("/_mock/events", params={"types": "message.updated,request.recorded"})
+    assert await resp.content.readline() == b": connected\n"
+    await send(mock_client, "0901255500", Phones=[f"09012{i:05d}" for i in range(15)])
+    assert [k for k, _ in await read_events(resp, 1)] == ["request.recorded"]  # the stream has caught up
+    await advance(1)  # 15 sent and 15 delivered at once: 20 fit the queue, 10 are lost
+    events = await read_events(resp, 21)
+    assert events[0] == ("events.dropped", {"dropped": 10})
+    assert [d["status"] for _, d in events[1:]] == ["sent"] * 15 + ["delivered"] * 5
+    resp.close()

@@ -555,3 +555,31 @@ def test_only_http_and_https_urls_are_ever_made_active(inbox: Inbox, expect):
            "java\tscript:alert(1)", "data:text/html,<script>alert(1)</script>", "vbscript:x", "/relative",
            "//a.example/x", "file:///etc/passwd", "", None, 42])
     assert verdicts == ["https://a.example/x?y=1", "http://a.example/"] + [None] * 11
+
+
+def test_events_the_server_could_not_send_are_reloaded(inbox: Inbox, expect):
+    # When the page falls too far behind, the server drops events and says so with `events.dropped`
+    # (tests/control/test_control_actions.py). The page ignored it: the statuses those events carried never showed.
+    # Here the page's stream loses the updates of a clock advance, as if the server had dropped them.
+    page = inbox.page
+    page.add_init_script("""(() => {
+        const Real = window.EventSource;
+        window.EventSource = class extends Real {
+            constructor(...args) {
+                super(...args);
+                window.__stream = this;
+                this.addEventListener('message.updated', (e) => { if (window.__lose) e.stopImmediatePropagation(); });
+            }
+        };
+    })()""")
+    inbox.server.esms("0901255500", "one")
+    inbox.open()
+    inbox.live(expect)
+    item = inbox.item("0901255500")
+    expect(item).to_contain_text("accepted")
+    page.evaluate("window.__lose = true")
+    status, _ = inbox.server.call("POST", "/_mock/clock/advance", {"seconds": 1})
+    assert status == 200
+    page.evaluate("window.__stream.dispatchEvent(new MessageEvent('events.dropped', { data: '{\"dropped\": 2}' }))")
+    expect(item).to_contain_text("delivered")
+    inbox.still_same_page()

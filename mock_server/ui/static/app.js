@@ -429,6 +429,9 @@ function connect() {
   };
   es.addEventListener('reset', cleared);
   es.addEventListener('messages.cleared', cleared); // DELETE /_mock/messages, from this tab or another
+  // The server could not send every event (thousands at once, e.g. a clock advance): what they changed is reloaded,
+  // or the statuses they carried would never show.
+  es.addEventListener('events.dropped', () => loadAll());
 
   es.addEventListener('error', () => {
     if (es.readyState === EventSource.CLOSED) {

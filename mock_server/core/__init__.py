@@ -211,11 +211,19 @@ class Core:
             message.history.append(change)
             if put is not None:
                 put(message)
+            data = None
             if events.active:
-                events.publish(MESSAGE_UPDATED, message.to_json())
+                data = message.to_json()
+                events.publish(MESSAGE_UPDATED, data)
             hooks = providers.get(message.provider)
             if hooks is not None and (hooks.statuses is None or status in hooks.statuses):
                 hooks.on_status(message, change)
+                if data is not None and data["meta"] is not message.meta:
+                    # The provider noted something on this change (eSMS callback_sent / callback_skipped, Infobip
+                    # notify_skipped) in a new meta dict: the event, not yet read by any stream (they run after this
+                    # loop), says it too, or the inbox showed the meta from before it. Published first all the same,
+                    # so a change the hook makes (a failover step) comes after this one on the stream.
+                    data["meta"] = message.meta
 
     FORCEABLE = (Status.DELIVERED, Status.SEEN, Status.UNDELIVERABLE, Status.EXPIRED)
 

@@ -130,3 +130,19 @@ async def test_event_stream_says_how_many_events_it_lost(mock_client, advance, m
     assert events[0] == ("events.dropped", {"dropped": 10})
     assert [d["status"] for _, d in events[1:]] == ["sent"] * 15 + ["delivered"] * 5
     resp.close()
+
+
+async def test_event_stream_carries_the_providers_note_on_the_change(mock_client, advance):
+    # The provider hears a status change after the message.updated event was published, and eSMS's note on it
+    # (callback_skipped, callback_sent; Infobip's notify_skipped) replaces the message's meta: the event (and so
+    # the inbox, live) showed the meta from before, without the reason no callback arrived.
+    resp = await mock_client.get("/_mock/events", params={"types": "message.updated"})
+    assert await resp.content.readline() == b": connected\n"
+    await send(mock_client, "0901255500", CallbackUrl="ftp://example.com/cb")
+    await advance(1)
+    (_, sent), (_, delivered) = await read_events(resp, 2)
+    _, stored = await get(mock_client, f"/_mock/messages/{delivered['id']}")
+    assert "callback_skipped" not in sent["meta"]
+    assert delivered["meta"]["callback_skipped"] == "CallbackUrl 'ftp://example.com/cb' is not an http(s) URL"
+    assert delivered == stored
+    resp.close()

@@ -135,9 +135,10 @@ def mask_json(value: Any) -> Any:
     return value
 
 
-# A secret member in JSON text that could not be parsed (cut at BODY_LIMIT, or malformed): "SecretKey": "..."
-_SECRET_MEMBER = re.compile(r'("(?:[^"\\]|\\.)*(?:secret|password|passwd)(?:[^"\\]|\\.)*"\s*:\s*)"(?:[^"\\]|\\.)*"?',
-                            re.IGNORECASE)
+# A secret member in JSON text that could not be parsed (cut at BODY_LIMIT, or malformed): "SecretKey": "..." or a
+# bare number (eSMS binds "SecretKey": 1234 to its string too; only strings were masked, numbers stayed in clear).
+_SECRET_MEMBER = re.compile(r'("(?:[^"\\]|\\.)*(?:secret|password|passwd)(?:[^"\\]|\\.)*"\s*:\s*)'
+                            r'(?:"(?:[^"\\]|\\.)*"?|[^\s,}\]]+)', re.IGNORECASE)
 
 
 def mask_body(raw: bytes) -> str | None:
@@ -149,7 +150,7 @@ def mask_body(raw: bytes) -> str | None:
             return json.dumps(mask_json(json.loads(raw)), ensure_ascii=False)
     except (ValueError, RecursionError):
         pass
-    if text.lstrip().startswith(("{", "[")):
+    if text.lstrip("\ufeff \t\r\n").startswith(("{", "[")):  # a BOM too: eSMS reads the JSON after one
         return _SECRET_MEMBER.sub(lambda m: m.group(1) + '"***"', text)
     if "=" in text and "&" in text or text.count("=") == 1:
         pairs = parse_qsl(text, keep_blank_values=True)

@@ -238,3 +238,17 @@ async def test_an_internal_error_is_logged_without_the_secret_in_the_path(mock_c
     [record] = [r for r in caplog.records if r.getMessage().startswith("unhandled error")]
     assert record.getMessage() == "unhandled error in GET /MainService.svc/json/GetBalance/ESMS_SANDBOX_KEY/***"
     assert "ESMS_SANDBOX_SECRET" not in caplog.text
+
+
+@pytest.mark.parametrize("bom, secret", [("\ufeff", '"s3cr3t-key"'), ("", "90817263")])
+async def test_journal_masks_the_secret_of_a_body_cut_at_its_limit(mock_client, bom, secret):
+    # A body over the journal's 64 KB is kept cut, so it no longer parses: the SecretKey is then masked in the text.
+    # A UTF-8 BOM in front (eSMS accepts one, as .NET clients send it) hid the JSON from that, and a SecretKey sent as
+    # a number (WCF binds it to the string) was never matched: either way the secret was journaled in clear.
+    raw = (bom + '{"ApiKey": "k", "SecretKey": ' + secret + ', "Content": "' + "x" * 70_000 + '"}').encode()
+    resp = await mock_client.post(SEND, data=raw, headers={"Content-Type": "application/json"})
+    assert resp.status == 200
+    _, journal = await get(mock_client, "/_mock/requests")
+    (entry,) = journal["items"]
+    assert entry["body"].startswith(bom + '{"ApiKey": "k", "SecretKey": "***", "Content": "xxx')
+    assert secret.strip('"') not in entry["body"]

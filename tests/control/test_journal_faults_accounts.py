@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 
 import aiohttp
@@ -252,3 +253,16 @@ async def test_journal_masks_the_secret_of_a_body_cut_at_its_limit(mock_client, 
     (entry,) = journal["items"]
     assert entry["body"].startswith(bom + '{"ApiKey": "k", "SecretKey": "***", "Content": "xxx')
     assert secret.strip('"') not in entry["body"]
+
+
+async def test_journal_reason_does_not_name_basic_credentials_without_a_colon(mock_client):
+    # base64 of an API key alone (no "username:") decodes fine; the 401's reason named the decoded text as the
+    # username, so the journal showed in `reason` the very secret it masks in the Authorization header.
+    credential = base64.b64encode(b"INFOBIP_SANDBOX_API_KEY").decode()
+    resp = await mock_client.get("/omni/1/reports", headers={"Authorization": f"Basic {credential}"})
+    assert resp.status == 401
+    assert resp.headers["X-Mock-Reason"] == "Authorization: Basic credentials are not username:password (no ':')"
+    _, journal = await get(mock_client, "/_mock/requests")
+    (entry,) = journal["items"]
+    assert entry["headers"]["Authorization"] == "Basic ***"
+    assert entry["reason"] == "Authorization: Basic credentials are not username:password (no ':')"

@@ -183,8 +183,12 @@ class InfobipBackend:
                 username, sep, password = base64.b64decode(credential, validate=True).decode("utf-8").partition(":")
             except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII characters in the credential
                 return None, "Authorization: Basic credentials are not base64 of username:password"
+            if not sep:
+                # Not named: without a ':' the decoded text is no username but a secret sent alone (an API key or a
+                # password), and the reason is journaled where the Authorization header is masked.
+                return None, "Authorization: Basic credentials are not username:password (no ':')"
             account = self.accounts.get(username)
-            if not sep or account is None or account.password != password:
+            if account is None or account.password != password:
                 return None, f"Authorization: Basic username {username!r} and password match no [[infobip.accounts]]"
             return account, ""
         if scheme == "app":

@@ -218,12 +218,13 @@ class Core:
             hooks = providers.get(message.provider)
             if hooks is not None and (hooks.statuses is None or status in hooks.statuses):
                 hooks.on_status(message, change)
-                if data is not None and data["meta"] is not message.meta:
-                    # The provider noted something on this change (eSMS callback_sent / callback_skipped, Infobip
-                    # notify_skipped) in a new meta dict: the event, not yet read by any stream (they run after this
-                    # loop), says it too, or the inbox showed the meta from before it. Published first all the same,
-                    # so a change the hook makes (a failover step) comes after this one on the stream.
-                    data["meta"] = message.meta
+                if data is not None:
+                    # What the provider did on this change (eSMS callback_sent / callback_skipped, Infobip
+                    # notify_skipped in a new meta dict; an Infobip failover moving the message to its SMS step's
+                    # channel and content) goes into the event, not yet read by any stream (they run after this loop):
+                    # the inbox showed the message as before it, unlike GET /_mock/messages/{id}. Published first all
+                    # the same, so a change the hook makes itself comes after this one on the stream.
+                    data["meta"], data["channel"], data["content"] = message.meta, message.channel, message.content
 
     FORCEABLE = (Status.DELIVERED, Status.SEEN, Status.UNDELIVERABLE, Status.EXPIRED)
 

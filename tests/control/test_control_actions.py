@@ -146,3 +146,21 @@ async def test_event_stream_carries_the_providers_note_on_the_change(mock_client
     assert delivered["meta"]["callback_skipped"] == "CallbackUrl 'ftp://example.com/cb' is not an http(s) URL"
     assert delivered == stored
     resp.close()
+
+
+async def test_event_stream_shows_an_infobip_failover_as_the_change_left_it(mock_client, advance):
+    # Viber undeliverable (55501): Infobip moves the message to its SMS step (channel and content) when it hears the
+    # change, after the event was published; the event said viber and the Viber text until the SMS step's next change.
+    resp = await mock_client.get("/_mock/events", params={"types": "message.updated"})
+    assert await resp.content.readline() == b": connected\n"
+    body = {"scenarioKey": "CC9F01A5DC7BEE2C2B829D203482A654", "destinations": [{"to": {"phoneNumber": "84901255501"}}],
+            "viber": {"text": "Hi on Viber"}, "sms": {"text": "Hi by SMS"}}
+    sent = await mock_client.post("/omni/1/advanced", json=body, headers={"Authorization": "App INFOBIP_SANDBOX_API_KEY"})
+    assert sent.status == 200
+    await advance(0.7)  # sent, then undeliverable on Viber
+    (_, on_viber), (_, failed) = await read_events(resp, 2)
+    _, stored = await get(mock_client, f"/_mock/messages/{failed['id']}")
+    assert (on_viber["channel"], on_viber["content"]) == ("viber", {"text": "Hi on Viber"})
+    assert (failed["status"], failed["channel"], failed["content"]) == ("undeliverable", "sms", {"text": "Hi by SMS"})
+    assert failed == stored
+    resp.close()

@@ -322,6 +322,26 @@ def test_infobip_failover_shows_the_sms_fallback(inbox: Inbox, expect):
     inbox.still_same_page()
 
 
+def test_the_sms_step_of_a_failover_is_not_shown_failed_before_it_has_begun(inbox: Inbox, expect):
+    # Viber undeliverable moves an Infobip message to its SMS step at once; until that step's first change the message
+    # still says `undeliverable` (the Viber step's), and the SMS bubble's receipt took it: "SMS: undeliverable" for an
+    # SMS that had only just been handed over.
+    if not inbox.server.has("/omni/1/advanced"):
+        pytest.skip("the Infobip provider is not served by this tree yet (POST /omni/1/advanced answers 404)")
+    page = inbox.page
+    inbox.open()
+    inbox.live(expect)
+    inbox.server.infobip("84901255501", {"text": "Your parcel is on its way"}, "Parcel on its way (SMS)")
+    inbox.item("84901255501").click()
+    assert inbox.server.call("POST", "/_mock/clock/advance", {"seconds": 0.7})[0] == 200  # Viber fails; SMS begins
+    view = page.locator("#view")
+    expect(view.get_by_test_id("sms-bubble")).to_contain_text("Parcel on its way (SMS)")
+    receipts = view.locator(".receipt")
+    expect(receipts).to_have_text(["Viber: undeliverable", "SMS: accepted"])
+    inbox.advance(expect, 1)
+    expect(receipts).to_have_text(["Viber: undeliverable", "SMS: delivered"])
+
+
 def test_nxcloud_file_and_video_cards(inbox: Inbox, expect):
     if not inbox.server.has("/api/viber/mt"):
         pytest.skip("the NXCLOUD provider is not served by this tree yet (POST /api/viber/mt answers 404)")

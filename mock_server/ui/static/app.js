@@ -645,7 +645,9 @@ function phoneView(m) {
     add(screen, viberBubble(m), h('p', { class: 'receipt' }, 'Viber: ', statusBadge(viberStatus)));
   }
   if (onSms(m)) {
-    const last = smsSteps.length ? smsSteps[smsSteps.length - 1].status : m.status;
+    // Before its first change, the SMS step of a failover has only been handed over: the message's status is still
+    // the Viber step's failure, which is not the SMS's.
+    const last = smsSteps.length ? smsSteps[smsSteps.length - 1].status : (showViber ? 'accepted' : m.status);
     add(screen,
       showViber ? h('p', { class: 'divider' }, icon('sms'), ' Viber failed: sent as SMS',
         smsStep && smsStep.from ? ` from ${str(smsStep.from)}` : '') : null,

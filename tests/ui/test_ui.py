@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
@@ -467,6 +468,25 @@ def test_filters_counts_and_clearing_the_inbox(inbox: Inbox, expect):
     expect(page.locator("#notice")).to_contain_text("Inbox cleared (3 messages)")
     assert inbox.server.call("GET", "/_mock/messages")[1]["total"] == 0
     inbox.still_same_page()
+
+
+def test_the_phone_filter_finds_what_the_control_api_finds(inbox: Inbox, expect):
+    # GET /_mock/messages?phone= reads a number in any form the server's phones.international() knows: 0901…,
+    # 84901…, +84 901…, and 0084901… (the international call prefix). The page's filter read 0084… as 84084…: nothing.
+    page = inbox.page
+    inbox.server.esms("0901255500", "national")
+    inbox.server.esms("84902255500", "international")
+    inbox.open()
+    inbox.live(expect)
+    items = page.locator("#list button.item")
+    expect(items).to_have_count(2)
+    for typed, phone in (("0084901255500", "0901255500"), ("+84 901 255 500", "0901255500"),
+                         ("00 84 902 255 500", "84902255500"), ("0902255500", "84902255500")):
+        status, listed = inbox.server.call("GET", "/_mock/messages?phone=" + urllib.parse.quote(typed))
+        assert status == 200 and [m["phone"] for m in listed["items"]] == [phone], typed
+        page.get_by_label("Phone").fill(typed)
+        expect(items).to_have_count(1)
+        expect(items.first).to_contain_text(phone)
 
 
 def test_narrow_window_shows_the_list_then_the_message(inbox: Inbox, expect):

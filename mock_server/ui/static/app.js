@@ -219,8 +219,11 @@ function previewText(m) {
 // --- filtering ---------------------------------------------------------------------------------------------------
 
 const digits = (p) => str(p).replace(/\D/g, '');
+// As the server's phones.international(): 0084901… is 84901… after the international call prefix 00 (the control API's
+// ?phone= finds it so; this read it as 84084…), a single trunk 0 stands for 84.
 const intl = (p) => {
   const d = digits(p);
+  if (d.startsWith('00')) return d.slice(2);
   return d.startsWith('0') ? `84${d.slice(1)}` : d;
 };
 

@@ -25,6 +25,19 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def framework_error(request: web.Request, exc: web.HTTPException) -> web.Response | None:
+    """The JSON answer to a path no sub-app claims, a wrong method on /_mock, or an over-limit body there (None: the
+    exception is no such failure). The request journal answers with it too, so its entry keeps the answer."""
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return error_response(405, f"{request.method} is not allowed on {request.path}; allowed: "
+                                   f"{', '.join(sorted(exc.allowed_methods))}")
+    if isinstance(exc, web.HTTPNotFound):
+        return error_response(404, f"nothing here: {request.path} is neither a provider endpoint nor under /_mock")
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return error_response(413, "body larger than [server] max_body_bytes")
+    return None
+
+
 def root_middleware(core: Core) -> Any:
     """The outermost layer, one middleware for three jobs (each layer costs every request):
 
@@ -38,14 +51,8 @@ def root_middleware(core: Core) -> Any:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             response = await handler(request)
-        except web.HTTPMethodNotAllowed as exc:
-            response = error_response(405, f"{request.method} is not allowed on {request.path}; allowed: "
-                                           f"{', '.join(sorted(exc.allowed_methods))}")
-        except web.HTTPNotFound:
-            response = error_response(404, f"nothing here: {request.path} is neither a provider endpoint nor "
-                                           "under /_mock")
-        except web.HTTPRequestEntityTooLarge:
-            response = error_response(413, "body larger than [server] max_body_bytes")
+        except (web.HTTPMethodNotAllowed, web.HTTPNotFound, web.HTTPRequestEntityTooLarge) as exc:
+            response = framework_error(request, exc)
         finally:
             # Provider GETs change state too (eSMS's V4_get sends, Infobip's reports are taken once); control reads
             # do not.
@@ -72,7 +79,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     renderers = {p.NAME: p.render_fault for p in PROVIDERS if hasattr(p, "render_fault")}
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[root_middleware(core), journal_middleware(journal, core.clock.now, core.events),
+        middlewares=[root_middleware(core), journal_middleware(journal, core.clock.now, core.events, framework_error),
                      fault_middleware(faults, renderers)],
     )
     app[settings_key] = settings

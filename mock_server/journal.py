@@ -230,8 +230,10 @@ current_entry: contextvars.ContextVar[Entry | None] = contextvars.ContextVar("jo
 REQUEST_RECORDED = "request.recorded"  # the event published once an entry is complete (GET /_mock/events)
 
 
-def journal_middleware(journal: Journal, now: Callable[[], float], events: Any = None) -> Any:
-    """Record each provider request (and unknown paths) with the answer given; tell the event bus when one is done."""
+def journal_middleware(journal: Journal, now: Callable[[], float], events: Any = None,
+                       answer: Callable[[web.Request, web.HTTPException], web.StreamResponse | None] | None = None) -> Any:
+    """Record each provider request (and unknown paths) with the answer given; tell the event bus when one is done.
+    `answer` turns an HTTP exception (a path no provider serves) into the answer the root layer would give for it."""
 
     def recorded(entry: Entry) -> None:
         if events is not None and events.active:
@@ -250,7 +252,15 @@ def journal_middleware(journal: Journal, now: Callable[[], float], events: Any =
         )
         token = current_entry.set(entry)
         try:
-            response = await handler(request)
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                # Answered here, not by the root layer outside: the entry keeps that answer, its reason and the body
+                # (it kept only the status of a wrong base URL's 404).
+                converted = answer(request, exc) if answer is not None else None
+                if converted is None:
+                    raise
+                response = converted
         except BaseException as exc:  # an HTTP exception, a dropped connection, a cancelled handler: still journaled
             if isinstance(exc, web.HTTPException):
                 entry.status = exc.status

@@ -266,3 +266,18 @@ async def test_journal_reason_does_not_name_basic_credentials_without_a_colon(mo
     (entry,) = journal["items"]
     assert entry["headers"]["Authorization"] == "Basic ***"
     assert entry["reason"] == "Authorization: Basic credentials are not username:password (no ':')"
+
+
+async def test_journal_keeps_the_answer_reason_and_body_of_a_path_no_provider_serves(mock_client):
+    # A wrong base URL (no /MainService.svc) reaches no provider; the root layer answers a JSON 404 with its reason,
+    # outside the journal, which kept only the status: no body (the request had one), no answer, no reason.
+    resp = await mock_client.post("/json/Send_Multiple_Sms_OTT/", json={"ApiKey": "k", "SecretKey": "s3cr3t"})
+    assert resp.status == 404
+    answer, reason = await resp.text(), resp.headers["X-Mock-Reason"]
+    _, journal = await get(mock_client, "/_mock/requests")
+    (entry,) = journal["items"]
+    assert (entry["provider"], entry["status"]) == ("unknown", 404)
+    assert entry["reason"] == reason == ("nothing here: /json/Send_Multiple_Sms_OTT/ is neither a provider endpoint "
+                                         "nor under /_mock")
+    assert entry["response_body"] == answer
+    assert entry["body"] == '{"ApiKey": "k", "SecretKey": "***"}'

@@ -298,6 +298,21 @@ def test_forcing_a_status_updates_the_view(inbox: Inbox, expect):
     expect(page.locator('#counts button[data-status="seen"] .count')).to_have_text("1")
 
 
+def test_an_offset_of_a_minute_or_more_never_shows_60_seconds(inbox: Inbox, expect):
+    # Minutes and seconds were rounded apart: 119.6 s after acceptance read "+1 min 60 s".
+    page = inbox.page
+    inbox.open()
+    inbox.live(expect)
+    inbox.server.esms("0901255505", "Slow one")  # final only after 10 minutes: nothing happens on its own here
+    inbox.item("0901255505").click()
+    assert inbox.server.call("POST", "/_mock/clock/advance", {"seconds": 119.6})[0] == 200
+    view = page.locator("#view")
+    expect(view.get_by_test_id("timeline").locator("li")).to_have_count(2)  # sent at +0.2 s
+    view.get_by_role("button", name="Delivered").click()
+    steps = view.get_by_test_id("timeline").locator("li .offset")
+    expect(steps).to_have_text(["+0 s", "+0.2 s", "+2 min 0 s"])
+
+
 def test_infobip_failover_shows_the_sms_fallback(inbox: Inbox, expect):
     if not inbox.server.has("/omni/1/advanced"):
         pytest.skip("the Infobip provider is not served by this tree yet (POST /omni/1/advanced answers 404)")

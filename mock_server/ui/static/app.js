@@ -139,7 +139,8 @@ function offsetText(iso, fromIso) {
   const s = (a - b) / 1000;
   if (s === 0) return '+0 s';
   if (Math.abs(s) < 60) return `+${s.toFixed(3).replace(/\.?0+$/, '')} s`;
-  if (Math.abs(s) < 3600) return `+${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  const whole = Math.round(s); // rounded before it is split: 119.6 s read "+1 min 60 s"
+  if (Math.abs(whole) < 3600) return `+${Math.floor(whole / 60)} min ${whole % 60} s`;
   return `+${(s / 3600).toFixed(1)} h`;
 }
 

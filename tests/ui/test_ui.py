@@ -225,6 +225,7 @@ def test_esms_message_arrives_live_renders_as_on_the_phone_and_its_callback_can_
     item = inbox.item("0901255500")
     expect(item).to_be_visible()
     expect(item).to_contain_text("eSMS")
+    expect(item.locator(".item-text")).to_have_text("Xin chào Minh 👋")  # the first line (README: each row)
     expect(item).to_contain_text("accepted")
     expect(page.locator("#list-status")).to_have_text("1 of 1 message")
     expect(page.locator('#counts button[data-status="accepted"] .count')).to_have_text("1")

@@ -210,7 +210,8 @@ function smsTag(m) {
 
 function previewText(m) {
   const c = m.content || {};
-  if (c.text) return str(c.text);
+  // The first line (README: each row shows it); the whole text ran on in the row, its line breaks as spaces.
+  if (c.text) return str(c.text).trim().split(/\r\n|\r|\n/, 1)[0] || str(c.text);
   if (c.image) return '[image]';
   if (c.file_name || c.file_url) return `[file] ${str(c.file_name)}`;
   if (c.video) return '[video]';

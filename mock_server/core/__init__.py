@@ -147,6 +147,7 @@ class Core:
         """Record `accepted` on each message, store it and tell listeners; the scheduling is the caller's."""
         add, events = self.store.add, self.events
         put = self.persist.put_message if self.persist.enabled else None
+        listened = events.active  # asked once: nobody subscribes while this loop runs (a property, per message before)
         changes: dict[tuple[float, str], StatusChange] = {}  # one record per time and reason (never changed once made)
         for message, decision in accepted:
             change = changes.get((message.created_at, decision.source))
@@ -158,7 +159,7 @@ class Core:
             add(message)
             if put is not None:
                 put(message)
-            if events.active:
+            if listened:
                 events.publish(MESSAGE_CREATED, message.to_json())
 
     def _plan(self, outcome: str, validity: float | None = None) -> list[Step]:
@@ -178,8 +179,10 @@ class Core:
         # One status-change record serves the whole group (records are never changed once made): a 100-phone send
         # makes two of them per step, not two hundred (bench/cpu.py esms_100).
         change = StatusChange(STATUS_BY_VALUE[status], at, detail=detail)
-        get, due, new = self.store.get, self._due, change.status
-        self._record_all([m for m in map(get, message_ids) if m is not None and due(m, new)], change)
+        get, seen = self.store.get, change.status is Status.SEEN
+        # _due() inlined: it is asked for every message of every group step (bench/profile.py esms_100).
+        self._record_all([m for m in map(get, message_ids) if m is not None and (
+            not m.status.final or (seen and m.status is Status.DELIVERED))], change)
 
     def _step(self, at: float, message_id: str, status: str, detail: str | None) -> None:
         self._steps(at, [message_id], status, detail)
@@ -188,7 +191,7 @@ class Core:
     def _due(message: Message, status: Status) -> bool:
         """Whether a planned step still applies: a cleared message, a status forced through the control API, or a
         final state reached another way cancels what was planned (SEEN may still follow DELIVERED)."""
-        return not message.status.final or (message.status == Status.DELIVERED and status == Status.SEEN)
+        return not message.status.final or (message.status is Status.DELIVERED and status is Status.SEEN)
 
     def transition(self, message: Message, status: Status, *, at: float | None = None, channel: str | None = None,
                    detail: str | None = None) -> StatusChange:
@@ -205,6 +208,8 @@ class Core:
         rather than a call chain per message (bench/cpu.py esms_100)."""
         status, changing, events, providers = change.status, self.store.changing, self.events, self.providers
         put = self.persist.put_message if self.persist.enabled else None
+        provider, hooks = None, None  # the provider hooks that act on this change, looked up once per provider
+        listened = events.active  # asked once, as in _store_accepted
         for message in messages:
             changing(message, status)  # its counts, and its eviction order (final messages go first)
             message.status = status
@@ -212,11 +217,14 @@ class Core:
             if put is not None:
                 put(message)
             data = None
-            if events.active:
+            if listened:
                 data = message.to_json()
                 events.publish(MESSAGE_UPDATED, data)
-            hooks = providers.get(message.provider)
-            if hooks is not None and (hooks.statuses is None or status in hooks.statuses):
+            if message.provider is not provider:
+                provider, hooks = message.provider, providers.get(message.provider)
+                if hooks is not None and hooks.statuses is not None and status not in hooks.statuses:
+                    hooks = None
+            if hooks is not None:
                 hooks.on_status(message, change)
                 if data is not None:
                     # What the provider did on this change (eSMS callback_sent / callback_skipped, Infobip

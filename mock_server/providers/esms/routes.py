@@ -210,7 +210,7 @@ async def send_multiple_sms_ott(request: web.Request, _args: list[str]) -> web.R
         # The flag of this endpoint is IsSandBox; WCF ignores unknown members, so a `Sandbox` (as WP-SMS sends) is a
         # real send on the real service. Honour that, and say so (esms.md §6, decision 7).
         headers["X-Mock-Warning"] = "Sandbox is not a field of Send_Multiple_Sms_OTT (use IsSandBox): sent for real"
-    phones = [codec.text(p) for p in body.get("Phones") or []]
+    phones = [p if type(p) is str else codec.text(p) for p in body.get("Phones") or []]
     return await submit(request, fields, phones, sandbox=codec.flag(body.get("IsSandBox")), raw=body, headers=headers)
 
 

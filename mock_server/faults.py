@@ -85,6 +85,13 @@ class Faults:
             latency = (float(low), float(high))
         elif latency is not None:
             raise FaultError(f"latency_ms applies only to action latency, not {action}")
+        # A field of another action is refused as latency_ms is: the renderers answer a code before a status, so an
+        # http_error fault that carried a code answered HTTP 200 with it (README "Faults": status is http_error's,
+        # code provider_code's).
+        if action != "provider_code" and spec.get("code") is not None:
+            raise FaultError(f"code applies only to action provider_code, not {action}")
+        if action != "http_error" and spec.get("status") is not None:
+            raise FaultError(f"status applies only to action http_error, not {action}")
         if action == "http_error" and spec.get("status") is None:
             raise FaultError("status is required for action http_error (e.g. 500, 503, 429)")
         if action == "provider_code" and spec.get("code") is None:
@@ -112,7 +119,10 @@ class Faults:
     def load(self, data: dict[str, Any]) -> None:
         self.faults = []
         for raw in data.get("faults", []):
-            fault = self.add({k: v for k, v in raw.items() if k not in ("id", "hits") and v is not None})
+            # A fault stored before fields of other actions were refused keeps only its own action's.
+            skip = {"id", "hits"} | ({"code"} if raw["action"] != "provider_code" else set()) | (
+                {"status"} if raw["action"] != "http_error" else set())
+            fault = self.add({k: v for k, v in raw.items() if k not in skip and v is not None})
             fault.id, fault.hits = raw["id"], raw.get("hits", 0)
         self._ids = itertools.count(int(data.get("next_id", 1)))
         load_rng(self.rng, data["rng"])

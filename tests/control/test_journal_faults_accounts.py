@@ -163,6 +163,11 @@ async def test_fault_drop_closes_the_connection_without_an_answer(mock_client):
     ({"action": "provider_code", "code": "99"}, "provider is required"),
     ({"action": "drop", "share": 2}, "share"),
     ({"action": "drop", "latency_ms": 5}, "latency_ms applies only"),
+    # A field of another action was kept and obeyed: the renderers take a code before a status, so an http_error 503
+    # fault that also carried a code answered HTTP 200 with that code (a provider_code fault) and never the 5xx.
+    ({"action": "http_error", "status": 503, "code": "99", "provider": "esms"}, "code applies only to action provider_code"),
+    ({"action": "provider_code", "provider": "nxcloud", "code": 9001, "status": 503}, "status applies only to action http_error"),
+    ({"action": "drop", "code": "99", "provider": "esms"}, "code applies only to action provider_code"),
 ])
 async def test_fault_bad_input(mock_client, body, message):
     resp = await mock_client.post("/_mock/faults", json=body)

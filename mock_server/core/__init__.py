@@ -39,6 +39,9 @@ class ProviderHooks:
     dump: Callable[[], object] | None = None
     restore: Callable[[dict], None] | None = None
     forget: Callable[[Message], None] | None = None  # a message was evicted or cleared: drop what refers to it
+    # The message shows a final status but its provider has moved it on (an Infobip failover began its next step,
+    # not yet sent): a status can still be forced, on that step.
+    under_way: Callable[[Message], bool] | None = None
 
 
 class Core:
@@ -241,10 +244,15 @@ class Core:
         before seen), so its provider fires every callback and report a real walk there would have fired."""
         if status not in self.FORCEABLE:
             raise ValueError(f"status must be one of {', '.join(s.value for s in self.FORCEABLE)}")
-        if not self._due(message, status):
+        hooks = self.providers.get(message.provider)
+        # README: 409 only if the message is already final. An Infobip message whose Viber step failed shows that
+        # final status until its SMS step is sent, 0.2 s on, and was refused meanwhile ("already undeliverable").
+        moved_on = message.status.final and hooks is not None and hooks.under_way is not None and hooks.under_way(
+            message)
+        if not moved_on and not self._due(message, status):
             raise StateConflict(f"message {message.id} is already {message.status.value}")
         detail = "forced through the control API"
-        if message.status == Status.ACCEPTED:
+        if message.status == Status.ACCEPTED or moved_on:
             self.transition(message, Status.SENT, detail=detail)
         if status == Status.SEEN and message.status != Status.DELIVERED:
             self.transition(message, Status.DELIVERED, detail=detail)

@@ -398,3 +398,40 @@ async def test_forced_status_through_control_api_reports(mock_client, callback_r
     assert hit.json()["results"][0]["status"] == DELIVERED
     (report,) = await reports(mock_client)
     assert report["channel"] == "VIBER"
+
+
+async def test_a_status_can_be_forced_on_the_step_a_failover_began(mock_client, callback_receiver, advance):
+    # A forced (or real) Viber failure starts the SMS step at once; until that step is sent (0.2 s) the message still
+    # shows the Viber step's final status, and forcing the SMS step's outcome was refused: 409 "already undeliverable",
+    # for a message whose walk had not ended (README: 409 only if the message is already final).
+    await post(mock_client, "/omni/1/advanced", advanced(notifyUrl=callback_receiver.url))
+    status, stored, _ = await get(mock_client, "/_mock/messages/latest")
+    url = f"/_mock/messages/{stored['id']}/status"
+    resp = await mock_client.post(url, json={"status": "undeliverable"})
+    assert resp.status == 200 and (await resp.json())["status"] == "undeliverable"
+    resp = await mock_client.post(url, json={"status": "delivered"})
+    assert resp.status == 200, await resp.text()
+    forced = await resp.json()
+    assert [h["status"] for h in forced["history"]] == ["accepted", "sent", "undeliverable", "sent", "delivered"]
+    assert forced["status"] == "delivered" and forced["channel"] == "sms"
+    (hit,) = await callback_receiver.wait_for(1)
+    (report,) = await reports(mock_client)
+    assert hit.json()["results"] == [report]
+    assert report["channel"] == "SMS" and report["status"] == DELIVERED
+    assert report["sentAt"] == report["doneAt"]  # the SMS step was sent and delivered at the forced moment
+    resp = await mock_client.post(url, json={"status": "undeliverable"})
+    assert resp.status == 409  # now it is final
+    await advance(5)  # the SMS step's planned changes no longer happen
+    status, stored, _ = await get(mock_client, "/_mock/messages/latest")
+    assert len(stored["history"]) == 5 and len(callback_receiver.requests) == 1
+
+
+async def test_a_status_can_be_forced_while_the_sms_step_of_a_real_failover_is_not_yet_sent(mock_client, advance):
+    await post(mock_client, "/omni/1/advanced", advanced("41793055501"))
+    await advance(0.7)  # the Viber step is undeliverable; the SMS step is sent 0.2 s later
+    status, stored, _ = await get(mock_client, "/_mock/messages/latest")
+    assert stored["status"] == "undeliverable"
+    resp = await mock_client.post(f"/_mock/messages/{stored['id']}/status", json={"status": "expired"})
+    assert resp.status == 200, await resp.text()
+    (report,) = await reports(mock_client)
+    assert report["channel"] == "SMS" and report["status"]["name"] == "EXPIRED_EXPIRED"

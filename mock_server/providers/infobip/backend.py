@@ -85,7 +85,8 @@ class InfobipBackend:
                        "SMS": float(config.get("sms_price", DEFAULT_PRICES["SMS"]))}
         self.reset()
         core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset, dump=self.dump,
-                                                   restore=self.restore, forget=self.forget))
+                                                   restore=self.restore, forget=self.forget,
+                                                   under_way=self.under_way))
         core.scheduler.register("infobip.step", self._run)
 
     def reset(self) -> None:
@@ -166,6 +167,13 @@ class InfobipBackend:
         if entry is not None:
             self.reports.remove(entry)
             self._unsave_report(entry)
+
+    def under_way(self, message: Message) -> bool:
+        """A failover began the destination's next step, not yet sent: the message shows the failed step's final
+        status, but its walk goes on (the core lets a status be forced on that step)."""
+        delivery = self.deliveries.get(message.id)
+        return (delivery is not None and not delivery.final and bool(delivery.attempts)
+                and delivery.current.status is None)
 
     def new_scenario_key(self) -> str:
         return self.core.uuid().hex.upper()  # 32 upper-case hex characters (infobip.md §2)

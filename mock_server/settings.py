@@ -147,6 +147,13 @@ def _check(data: Mapping[str, Any], path: Path) -> None:
     if error is not None:
         where = format_path(error.absolute_path) or "the file"
         raise SettingsError(f"config file {path}: {where}: {error.message}")
+    # Shares are probabilities (product.md §4, "a configured probability mix"); rules.Outcomes.decide takes them in
+    # order, so shares over 1 in all cut the later ones short without a word ({undeliverable = 0.5, expired = 0.7}
+    # expired half the messages). fsum and a hair of tolerance: 0.7 + 0.2 + 0.1 is 0.9999999999999999 in floats.
+    total = math.fsum(data.get("outcomes", {}).get("mix", {}).values())
+    if total > 1 + 1e-9:
+        raise SettingsError(f"config file {path}: outcomes.mix: the shares add up to {total:g}; at most 1 (what is "
+                            "left is delivered)")
 
 
 def _non_finite(value: Any, where: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], float] | None:

@@ -199,12 +199,22 @@ def test_shipped_defaults_listen_on_loopback():
     ('[[nxcloud.accounts]]\naccess_key = "a"\naccess_secret = "b"\napps = [{ dr_webhook = "" }]\n', {},
      r"nxcloud.accounts\[0\].apps\[0\]: 'appkey' is a required property"),
     ("[outcomes]\nmix = { vanish = 0.5 }\n", {}, "outcomes.mix"),
+    # Shares over 1 were taken in order, each cut to what was left: { undeliverable = 0.5, expired = 0.7 } expired half
+    # the messages, not 70 %, and delivered none, without a word.
+    ("[outcomes]\nmix = { undeliverable = 0.5, expired = 0.7 }\n", {},
+     r"outcomes.mix: the shares add up to 1.2; at most 1 \(what is left is delivered\)"),
 ])
 def test_settings_errors(tmp_path: Path, text, env, message):
     config = tmp_path / "c.toml"
     config.write_text(text)
     with pytest.raises(SettingsError, match=message):
         Settings.load(config, env=env)
+
+
+def test_outcome_mix_shares_may_add_up_to_one_in_floating_point(tmp_path: Path):
+    config = tmp_path / "c.toml"
+    config.write_text("[outcomes]\nmix = { delivered = 0.7, undeliverable = 0.2, expired = 0.1 }\n")  # 0.9999999999999999
+    assert Settings.load(config, env={}).outcome_mix == {"delivered": 0.7, "undeliverable": 0.2, "expired": 0.1}
 
 
 def test_missing_config_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 
 import aiohttp
@@ -197,6 +198,26 @@ async def test_accounts_top_up_drain_and_brandname(mock_client):
     resp = await mock_client.post("/_mock/accounts/esms/ESMS_POOR_KEY/brandnames", json={"brandname": "NEWBRAND"})
     assert (await resp.json())["brandnames"] == ["MOCKBRAND", "NEWBRAND"]
     assert (await (await mock_client.post(SEND, json=body)).json())["CodeResult"] == "100"
+
+
+async def test_accounts_lists_every_provider_s_accounts_without_secrets(mock_client):
+    # README: GET /_mock/accounts "lists each provider's accounts as they are now (secrets left out)"; Infobip's were
+    # missing (its hooks gave no accounts view), so a test could not see which usernames and scenarios it had.
+    resp = await mock_client.post("/omni/1/scenarios", json={"name": "sms only", "flow": [{"channel": "SMS"}]},
+                                  headers={"Authorization": "App INFOBIP_EMPTY_API_KEY"})
+    key = (await resp.json())["key"]
+    _, accounts = await get(mock_client, "/_mock/accounts")
+    assert sorted(accounts) == ["esms", "infobip", "nxcloud"]
+    assert accounts["infobip"] == [
+        {"username": "Aladdin", "scenarios": [
+            {"key": "CC9F01A5DC7BEE2C2B829D203482A654", "name": "My VIBER-SMS scenario",
+             "flow": [{"from": "ViberSender", "channel": "VIBER"}, {"from": "InfoSMS", "channel": "SMS"}],
+             "default": True}]},
+        {"username": "user", "scenarios": [{"key": key, "name": "sms only", "flow": [{"channel": "SMS"}],
+                                            "default": True}]},
+    ]
+    text = json.dumps(accounts["infobip"])
+    assert "open sesame" not in text and "INFOBIP_SANDBOX_API_KEY" not in text and "TOKEN" not in text
 
 
 @pytest.mark.parametrize("path, body, status, message", [

@@ -86,7 +86,7 @@ class InfobipBackend:
         self.reset()
         core.register_provider(NAME, ProviderHooks(on_status=self.on_status, reset=self.reset, dump=self.dump,
                                                    restore=self.restore, forget=self.forget,
-                                                   under_way=self.under_way))
+                                                   under_way=self.under_way, accounts=self.accounts_json))
         core.scheduler.register("infobip.step", self._run)
 
     def reset(self) -> None:
@@ -167,6 +167,12 @@ class InfobipBackend:
         if entry is not None:
             self.reports.remove(entry)
             self._unsave_report(entry)
+
+    def accounts_json(self) -> list[dict[str, Any]]:
+        """The accounts as GET /_mock/accounts shows them (README: each provider's, secrets left out): usernames and
+        their scenarios as they are now; no password, API key or token."""
+        return [{"username": a.username, "scenarios": [sc.to_json() for sc in self.scenarios[a.username].items.values()]}
+                for a in self.accounts.values()]
 
     def under_way(self, message: Message) -> bool:
         """A failover began the destination's next step, not yet sent: the message shows the failed step's final

@@ -102,7 +102,10 @@ class CallbackReceiver:
     async def start(self) -> "CallbackReceiver":
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self.runner = web.AppRunner(app, access_log=None)
+        # README: respond_with(503, "hang", ...). aiohttp keeps a handler running after its client goes and waits 60 s
+        # for it at cleanup: a "hang" held the fixture's teardown a minute. Cancelled when the mock's timeout hangs
+        # up, and at close after a short grace.
+        self.runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
-from mock_server.testing import MockServerClient, MockServerError, ThreadedMockServer
+from mock_server.testing import CallbackReceiver, MockServerClient, MockServerError, ThreadedMockServer
 from mock_server.testing import test_settings as settings_for  # (named so pytest does not collect it)
 
 SEND = "/MainService.svc/json/Send_Multiple_Sms_OTT/"
@@ -73,3 +76,18 @@ def test_the_settings_helper_takes_another_seed_and_clock():
         assert MockServerClient(server.url).call("GET", "/_mock/health")["clock"]["mode"] == "real"
     finally:
         server.stop()
+
+
+async def test_a_hanging_callback_receiver_closes_at_once(mock_client, advance):
+    # README: callback_receiver's .respond_with(503, "hang", ...). A hanging answer was never cancelled (aiohttp leaves
+    # a handler running when its client goes), so the fixture's teardown waited aiohttp's 60 s shutdown timeout.
+    receiver = await CallbackReceiver().start()
+    receiver.respond_with("hang")
+    resp = await mock_client.post(SEND, json={**BODY, "CallbackUrl": receiver.url + "/cb"})
+    assert (await resp.json())["CodeResult"] == "100"
+    await advance(1)
+    (hit,) = await receiver.wait_for(1)
+    assert hit.path == "/cb"
+    started = time.monotonic()
+    await asyncio.wait_for(receiver.close(), 5)
+    assert time.monotonic() - started < 2

@@ -19,6 +19,7 @@ from .journal import Journal, journal_middleware
 from .keys import core_key, faults_key, journal_key, settings_key
 from .providers import PROVIDERS
 from .settings import Settings
+from .ui import redirect_to_index
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def root_middleware(core: Core) -> Any:
 
 
 async def redirect_to_ui(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound("/_mock/ui/")
+    return redirect_to_index()  # answered, not raised: a raised HTTPFound had no X-Mock-Server (README, control API)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:

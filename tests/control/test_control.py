@@ -233,3 +233,16 @@ async def test_unknown_paths_and_verbs_answer_json(mock_client, method, path, st
 async def test_root_redirects_to_ui(mock_client):
     resp = await mock_client.get("/", allow_redirects=False)
     assert resp.status == 302 and resp.headers["Location"] == "/_mock/ui/"
+
+
+@pytest.mark.parametrize("path", ["/", "/_mock/ui"])
+async def test_the_redirects_to_the_inbox_carry_the_mock_and_ui_headers(mock_client, path):
+    # README: "Every response carries X-Mock-Server"; "Every UI response carries Content-Security-Policy ... and
+    # X-Content-Type-Options: nosniff". The two redirects were raised as HTTPFound, past the layers that add them.
+    resp = await mock_client.get(path, allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"] == "/_mock/ui/"
+    assert resp.headers["X-Mock-Server"] == "0.1.0"
+    assert resp.headers["Content-Security-Policy"] == (
+        "default-src 'self'; img-src 'self' https: http: data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'")
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"

@@ -178,12 +178,20 @@ def advance(mock_client: Any) -> Callable[[float], Awaitable[dict[str, Any]]]:
 def callback_attempts(mock_client: Any) -> Callable[[int], Awaitable[list[dict[str, Any]]]]:
     """`await callback_attempts(n)`: the attempt log (`GET /_mock/callbacks`, newest first) once the mock has recorded
     at least n attempts. A receiver sees a request before the mock records it; this waits on the mock's event bus."""
-    from .keys import core_key
+    from .keys import core_key, settings_key
 
     async def _wait(n: int = 1) -> list[dict[str, Any]]:
         core = mock_client.app[core_key]
+        # A try to a receiver that hangs (README: respond_with("hang")) is recorded only at [callbacks] timeout; the
+        # event bus's own 5 s wait ended with it or before it, a bare TimeoutError. Wait that timeout and 5 s more.
+        timeout = mock_client.app[settings_key].callbacks.timeout + 5.0
         if len(core.callbacks.attempts) < n:
-            await core.events.wait_for(lambda e: e.type == "callback.attempted" and len(core.callbacks.attempts) >= n)
+            try:
+                await core.events.wait_for(
+                    lambda e: e.type == "callback.attempted" and len(core.callbacks.attempts) >= n, timeout)
+            except TimeoutError:
+                raise AssertionError(f"callback_attempts: expected {n} attempt(s) within {timeout} s, got "
+                                     f"{len(core.callbacks.attempts)}") from None
         resp = await mock_client.get("/_mock/callbacks")
         listed = await resp.json()
         assert listed["total"] >= n

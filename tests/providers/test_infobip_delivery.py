@@ -61,6 +61,25 @@ async def test_viber_undeliverable_fails_over_to_sms_with_final_report_on_sms(mo
     assert len(callback_receiver.requests) == 1
 
 
+async def test_a_finished_walk_lets_go_of_the_channel_data_and_still_reports_its_steps(mock_client, advance):
+    # A finished walk keeps only its attempts' data (memory per message, issue 8): the report and the log still
+    # carry what was sent on the step that ended it, Viber for one, SMS after a failover for the other.
+    from mock_server.keys import core_key
+
+    for phone in ("41793055500", "41793055501"):
+        status, _, _ = await post(mock_client, "/omni/1/advanced", advanced(phone, viber={"text": "On Viber"},
+                                                                           sms={"text": "By SMS " + "x" * 160}))
+        assert status == 200
+    await advance(3)
+    backend = mock_client.server.app[core_key].providers["infobip"].backend
+    assert [d.data for d in backend.deliveries.values()] == [{}, {}]
+    by_phone = {entry["to"]: entry for entry in await logs(mock_client)}
+    assert [(by_phone[p]["text"], by_phone[p]["messageCount"], by_phone[p]["channel"]) for p in sorted(by_phone)] == [
+        ("On Viber", 1, "VIBER"), ("By SMS " + "x" * 160, 2, "SMS")]
+    assert sorted((r["to"], r["channel"], r["messageCount"]) for r in await reports(mock_client)) == [
+        ("41793055500", "VIBER", 1), ("41793055501", "SMS", 2)]
+
+
 async def test_intermediate_report_per_failed_step(mock_client, advance, callback_receiver):
     await post(mock_client, "/omni/1/advanced",
                advanced("41793055501", notifyUrl=callback_receiver.url + "/dlr", intermediateReport=True))

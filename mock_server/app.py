@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from . import __version__, control
-from .control.routes import error_response
+from .control.routes import error_response, method_not_allowed
 from .core import Core
 from .core.clock import Clock
 from .core.persist import StoreError
@@ -30,8 +30,7 @@ def framework_error(request: web.Request, exc: web.HTTPException) -> web.Respons
     """The JSON answer to a path no sub-app claims, a wrong method on /_mock, or an over-limit body there (None: the
     exception is no such failure). The request journal answers with it too, so its entry keeps the answer."""
     if isinstance(exc, web.HTTPMethodNotAllowed):
-        return error_response(405, f"{request.method} is not allowed on {request.path}; allowed: "
-                                   f"{', '.join(sorted(exc.allowed_methods))}")
+        return method_not_allowed(request, exc)
     if isinstance(exc, web.HTTPNotFound):
         return error_response(404, f"nothing here: {request.path} is neither a provider endpoint nor under /_mock")
     if isinstance(exc, web.HTTPRequestEntityTooLarge):

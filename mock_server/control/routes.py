@@ -34,8 +34,15 @@ class ControlError(Exception):
         self.message = message
 
 
-def error_response(status: int, message: str) -> web.Response:
-    return json_response({"error": message}, status=status, headers=reason_header(message))
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return json_response({"error": message}, status=status, headers={**reason_header(message), **(headers or {})})
+
+
+def method_not_allowed(request: web.Request, exc: web.HTTPMethodNotAllowed) -> web.Response:
+    """405 with the `Allow` header RFC 9110 §15.5.6 requires of it ("MUST generate"), as aiohttp's own 405 has."""
+    allowed = sorted(exc.allowed_methods)
+    return error_response(405, f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed)}",
+                          {"Allow": ", ".join(allowed)})
 
 
 @web.middleware
@@ -47,7 +54,7 @@ async def control_errors(request: web.Request, handler: Callable[[web.Request], 
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "body larger than [server] max_body_bytes")
     except web.HTTPMethodNotAllowed as exc:
-        return error_response(405, f"{request.method} is not allowed on {request.path}; allowed: {', '.join(sorted(exc.allowed_methods))}")
+        return method_not_allowed(request, exc)
     except web.HTTPNotFound:
         return error_response(404, f"no control endpoint at {request.path}")
     except web.HTTPException:

@@ -216,18 +216,21 @@ async def test_reset_restores_start_state(mock_client):
     assert again == first and again["CodeResult"] == "100"
 
 
-@pytest.mark.parametrize("method, path, status", [
-    ("GET", "/_mock/nothing", 404),
-    ("POST", "/_mock/health", 405),
-    ("PUT", "/_mock/messages", 405),
-    ("GET", "/no/such/path", 404),
-    ("DELETE", "/_mock/clock/advance", 405),
+@pytest.mark.parametrize("method, path, status, allow", [
+    ("GET", "/_mock/nothing", 404, None),
+    ("POST", "/_mock/health", 405, "GET, HEAD"),
+    ("PUT", "/_mock/messages", 405, "DELETE, GET, HEAD"),
+    ("GET", "/no/such/path", 404, None),
+    ("DELETE", "/_mock/clock/advance", 405, "POST"),
+    ("POST", "/_mock/ui/", 405, "GET, HEAD"),
 ])
-async def test_unknown_paths_and_verbs_answer_json(mock_client, method, path, status):
+async def test_unknown_paths_and_verbs_answer_json(mock_client, method, path, status, allow):
     resp = await mock_client.request(method, path)
     assert resp.status == status
     assert resp.content_type == "application/json"
     assert (await resp.json())["error"] == resp.headers["X-Mock-Reason"]
+    # RFC 9110 §15.5.6: a 405 "MUST generate an Allow header field" (it was missing from the control API's).
+    assert resp.headers.get("Allow") == allow
 
 
 async def test_root_redirects_to_ui(mock_client):

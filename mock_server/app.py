@@ -8,6 +8,7 @@ import sqlite3
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from . import __version__, control
 from .control.routes import error_response, method_not_allowed
@@ -36,6 +37,25 @@ def framework_error(request: web.Request, exc: web.HTTPException) -> web.Respons
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return error_response(413, "body larger than [server] max_body_bytes")
     return None
+
+
+class _ParserErrorsInOneLine(logging.Filter):
+    """aiohttp logs every request its HTTP parser refuses (a raw space or non-ASCII byte in the URL, a URL or header
+    line over 8 190 bytes, a bare CR, a duplicate Content-Type) at ERROR with a full traceback: any client could fill
+    the mock's log with stack traces. Such a request is the client's fault, answered 400 by aiohttp: one WARNING line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            first_line = (exc.message or "").strip().splitlines()[:1]
+            record.msg, record.args = "refused a malformed request (%s: %s)", (type(exc).__name__,
+                                                                                  "".join(first_line)[:200])
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_PARSER_ERRORS_FILTER = _ParserErrorsInOneLine()
 
 
 def root_middleware(core: Core) -> Any:
@@ -71,6 +91,9 @@ async def redirect_to_ui(request: web.Request) -> web.StreamResponse:
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
     """Build the whole mock: shared core, providers at their real paths, the /_mock control API and UI."""
     settings = settings or Settings.load()
+    server_log = logging.getLogger("aiohttp.server")
+    if _PARSER_ERRORS_FILTER not in server_log.filters:
+        server_log.addFilter(_PARSER_ERRORS_FILTER)
     core = Core.build(settings, clock=clock)
     journal = Journal(settings.journal_max_entries, persist=core.persist if core.persist.enabled else None)
     faults = Faults(settings.seed)

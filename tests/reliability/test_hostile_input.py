@@ -663,3 +663,33 @@ async def test_control_balance_stays_within_10_to_the_15_over_repeated_adds(mock
         assert (await mock_client.post(path, json={"add": -1e15})).status == 200  # back to 0
         assert (await mock_client.post(path, json={"add": -1e15})).status == 200  # -10^15: the floor
         assert (await mock_client.post(path, json={"add": -1})).status == 400
+
+
+# --- what aiohttp itself logs -----------------------------------------------------------------------------------------
+
+
+def tracebacks(caplog: Any) -> list[str]:
+    """Records that would print a traceback (or an unhandled-error line) in the server's log."""
+    return [f"{r.name} {r.levelname} {r.getMessage()}" for r in caplog.records
+            if r.exc_info or r.exc_text or "unhandled" in r.getMessage().lower()]
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /omni/1/reports?\xc3\xa9=1 HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n\r\n",  # raw non-ASCII in a URL
+    b"GET /_mock/messages?a=\x7f HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n\r\n",  # DEL in a query
+    b"GET /omni/1/logs?" + b"a=b&" * 3000 + b" HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n\r\n",  # over 8 190 bytes
+    b"GET /_mock/health?x=a b HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n\r\n",  # a raw space: bad request line
+    http("POST", ES + "Send_Multiple_Sms_OTT/", "X-Evil: a\rInjected: 1"),  # bare CR in a header
+    http("POST", "/omni/1/advanced", "Content-Type: application/json", "Content-Type: text/plain", body=b"{}"),
+], ids=["non-ASCII URL", "DEL in query", "long URL", "space in URL", "bare CR", "duplicate Content-Type"])
+async def test_requests_the_http_parser_refuses_log_one_line_not_a_traceback(mock_client, seeded, caplog,
+                                                                             request_bytes):
+    # aiohttp logged each of these at ERROR with a full traceback ("Error handling request from ..."): a client's
+    # malformed request filled the mock's log with stack traces. One WARNING line says what was refused.
+    caplog.set_level(logging.DEBUG)
+    status, _, _ = await raw_request(mock_client, request_bytes)
+    assert status == 400
+    assert tracebacks(caplog) == []
+    assert [r for r in caplog.records if r.name == "aiohttp.server" and r.levelno == logging.WARNING
+            and r.getMessage().startswith("refused a malformed request")]
+    await assert_intact(mock_client, seeded)

@@ -73,6 +73,12 @@ def root_middleware(core: Core) -> Any:
             response = await handler(request)
         except (web.HTTPMethodNotAllowed, web.HTTPNotFound, web.HTTPRequestEntityTooLarge) as exc:
             response = framework_error(request, exc)
+        except ConnectionResetError:
+            if request.transport is not None and not request.transport.is_closing():
+                raise
+            # The client hung up before its body was complete (the journal notes "no answer"). Raised on, aiohttp
+            # logged it at ERROR with a traceback; an answer to nobody is dropped quietly (aiohttp: DEBUG only).
+            response = error_response(400, "the client closed the connection before its body arrived")
         finally:
             # Provider GETs change state too (eSMS's V4_get sends, Infobip's reports are taken once); control reads
             # do not.

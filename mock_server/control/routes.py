@@ -57,8 +57,8 @@ async def control_errors(request: web.Request, handler: Callable[[web.Request], 
         return method_not_allowed(request, exc)
     except web.HTTPNotFound:
         return error_response(404, f"no control endpoint at {request.path}")
-    except web.HTTPException:
-        raise
+    except (web.HTTPException, ConnectionResetError):
+        raise  # a client that hung up mid-body is no error of the mock's: the root layer drops it quietly
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal error in the mock (see its log)")

@@ -251,11 +251,17 @@ class Core:
         if not moved_on and not self._due(message, status):
             raise StateConflict(f"message {message.id} is already {message.status.value}")
         detail = "forced through the control API"
+        # A provider that walks channels (Infobip) tags each step's changes with the channel it happened on, as its own
+        # walk does: untagged forced changes showed in the inbox as no channel's, so a forced failover read
+        # "Viber: delivered, SMS: accepted" for an SMS delivered after Viber failed. Read at each change: a failover
+        # moves the message to its next channel in between.
+        walks = hooks is not None and hooks.under_way is not None
+        channel = (lambda: message.channel) if walks else (lambda: None)
         if message.status == Status.ACCEPTED or moved_on:
-            self.transition(message, Status.SENT, detail=detail)
+            self.transition(message, Status.SENT, channel=channel(), detail=detail)
         if status == Status.SEEN and message.status != Status.DELIVERED:
-            self.transition(message, Status.DELIVERED, detail=detail)
-        self.transition(message, status, detail=detail)
+            self.transition(message, Status.DELIVERED, channel=channel(), detail=detail)
+        self.transition(message, status, channel=channel(), detail=detail)
 
     # --- time and state --------------------------------------------------------------------------------------------
 

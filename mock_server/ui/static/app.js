@@ -203,6 +203,14 @@ function smsText(m) {
   return str(raw.text || (m.content || {}).text);
 }
 
+/** An Infobip failover handed the message to its next step (SMS), not yet sent: the message still shows the failed
+ * step's final status, but its walk goes on and a status can be forced on the new step (README, control API). */
+function underWay(m) {
+  const history = m.history || [];
+  const last = history[history.length - 1];
+  return Boolean(last && last.channel && m.channel && last.channel !== m.channel);
+}
+
 function smsTag(m) {
   if (!onSms(m)) return null;
   return h('span', { class: 'tag tag-sms' }, failedOver(m) ? 'SMS fallback' : 'SMS');
@@ -771,7 +779,7 @@ function renderView() {
   const focusKey = active && els.view.contains(active) ? active.dataset.focus : null;
   const open = new Set([...els.view.querySelectorAll('details[open]')].map((d) => d.dataset.openKey));
   const callbacks = (m.callbacks || []).slice().sort((a, b) => (parseTime(a.at) ?? 0) - (parseTime(b.at) ?? 0));
-  const isFinal = FINAL.has(m.status);
+  const isFinal = FINAL.has(m.status) && !underWay(m);
   const article = h('article', { class: 'message', 'aria-labelledby': 'view-title', 'data-id': m.id },
     h('header', { class: 'view-head' },
       h('button', { type: 'button', class: 'back secondary small', onclick: () => select(null) }, icon('back'), 'Messages'),

@@ -256,12 +256,11 @@ class Core:
         # "Viber: delivered, SMS: accepted" for an SMS delivered after Viber failed. Read at each change: a failover
         # moves the message to its next channel in between.
         walks = hooks is not None and hooks.under_way is not None
-        channel = (lambda: message.channel) if walks else (lambda: None)
         if message.status == Status.ACCEPTED or moved_on:
-            self.transition(message, Status.SENT, channel=channel(), detail=detail)
+            self.transition(message, Status.SENT, channel=message.channel if walks else None, detail=detail)
         if status == Status.SEEN and message.status != Status.DELIVERED:
-            self.transition(message, Status.DELIVERED, channel=channel(), detail=detail)
-        self.transition(message, status, channel=channel(), detail=detail)
+            self.transition(message, Status.DELIVERED, channel=message.channel if walks else None, detail=detail)
+        self.transition(message, status, channel=message.channel if walks else None, detail=detail)
 
     # --- time and state --------------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from .journal import Journal, journal_middleware
 from .keys import core_key, faults_key, journal_key, settings_key
 from .providers import PROVIDERS
 from .settings import Settings
-from .ui import redirect_to_index
+from .ui import to_index
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +90,6 @@ def root_middleware(core: Core) -> Any:
     return middleware
 
 
-async def redirect_to_ui(request: web.Request) -> web.StreamResponse:
-    return redirect_to_index()  # answered, not raised: a raised HTTPFound had no X-Mock-Server (README, control API)
-
-
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
     """Build the whole mock: shared core, providers at their real paths, the /_mock control API and UI."""
     settings = settings or Settings.load()
@@ -120,7 +116,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     for provider in PROVIDERS:
         app.add_subapp(provider.ROOT, provider.create_app(core))
     app.add_subapp(control.ROOT, control.create_app())
-    app.router.add_get("/", redirect_to_ui)
+    app.router.add_get("/", to_index)  # the inbox's own redirect
     return app
 
 

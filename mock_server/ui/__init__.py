@@ -42,14 +42,11 @@ async def static_file(request: web.Request) -> web.FileResponse:
     return web.FileResponse(path, headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
 
 
-def redirect_to_index() -> web.Response:
-    """302 to the inbox, answered (not raised): a raised HTTPFound skipped the root middleware's X-Mock-Server and had
-    none of SECURITY_HEADERS (README: every response carries X-Mock-Server; every UI response these headers)."""
-    return web.Response(status=302, text="302: Found", headers={"Location": "/_mock/ui/", **SECURITY_HEADERS})
-
-
 async def to_index(request: web.Request) -> web.StreamResponse:
-    return redirect_to_index()
+    """302 to the inbox (from /_mock/ui and from /), answered, not raised: a raised HTTPFound skipped the root
+    middleware's X-Mock-Server and had none of SECURITY_HEADERS (README: every response carries X-Mock-Server; every
+    UI response these headers)."""
+    return web.Response(status=302, text="302: Found", headers={"Location": "/_mock/ui/", **SECURITY_HEADERS})
 
 
 def add_ui_routes(router: web.UrlDispatcher) -> None:

@@ -168,8 +168,8 @@ def _non_finite(value: Any, where: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...
     return None
 
 
-def _opt_int(value: Any) -> int | None:
-    return None if value is None or value == "" else int(value)
+def _opt_int(value: Any, name: str = "seed") -> int | None:
+    return None if value is None or value == "" else _int(name, value)
 
 
 def _clock(value: Any) -> str:
@@ -222,7 +222,7 @@ def _int_in(name: str, low: int, high: int | None = None) -> Callable[[Any], int
 _FLAGS = {
     "host": _host,
     "port": _int_in("port", 0, 65535),
-    "seed": lambda v: None if v is None or v == "" else _int("seed", v),
+    "seed": _opt_int,
     "clock": _clock,
     "store": _store,
     "max_body_bytes": _int_in("max_body_bytes", 1),

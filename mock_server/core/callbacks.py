@@ -307,14 +307,13 @@ class CallbackDispatcher:
                 except TimeoutError:
                     record.error = f"timeout after {self.timeout:g} s"
                     retryable = True
-                except (OSError, ProtocolError) as exc:  # first: a TLS certificate error is both OSError and ValueError
+                except (OSError, ProtocolError, ValueError) as exc:
                     record.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                    retryable = True
-                except ValueError as exc:
-                    # A URL or header that cannot be sent (a port out of range, no host, a name no resolver takes)
-                    # fails the same way every time: not a connection error, a timeout, a 5xx or a 429, the tries
-                    # product.md §4 retries ("retried with back-off on connection errors, timeouts, 5xx and 429").
-                    record.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    # A ValueError alone is a URL or header that cannot be sent (a port out of range, no host, a name
+                    # no resolver takes): it fails the same way every time, none of the tries product.md §4 retries
+                    # ("connection errors, timeouts, 5xx and 429"). A TLS certificate error is both OSError and
+                    # ValueError: a connection error, retried.
+                    retryable = isinstance(exc, (OSError, ProtocolError))
             record.latency_ms = int((time.perf_counter() - started) * 1000)
         if record.status is not None:
             record.delivered = 200 <= record.status < 300

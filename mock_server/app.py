@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from . import __version__, control
-from .control.routes import error_response, method_not_allowed
+from .control.routes import error_response, framework_error
 from .core import Core
 from .core.clock import Clock
 from .core.persist import StoreError
@@ -25,18 +25,6 @@ from .ui import to_index
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def framework_error(request: web.Request, exc: web.HTTPException) -> web.Response | None:
-    """The JSON answer to a path no sub-app claims, a wrong method on /_mock, or an over-limit body there (None: the
-    exception is no such failure). The request journal answers with it too, so its entry keeps the answer."""
-    if isinstance(exc, web.HTTPMethodNotAllowed):
-        return method_not_allowed(request, exc)
-    if isinstance(exc, web.HTTPNotFound):
-        return error_response(404, f"nothing here: {request.path} is neither a provider endpoint nor under /_mock")
-    if isinstance(exc, web.HTTPRequestEntityTooLarge):
-        return error_response(413, "body larger than [server] max_body_bytes")
-    return None
 
 
 class _ParserErrorsInOneLine(logging.Filter):

@@ -38,11 +38,21 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return json_response({"error": message}, status=status, headers={**reason_header(message), **(headers or {})})
 
 
-def method_not_allowed(request: web.Request, exc: web.HTTPMethodNotAllowed) -> web.Response:
-    """405 with the `Allow` header RFC 9110 §15.5.6 requires of it ("MUST generate"), as aiohttp's own 405 has."""
-    allowed = sorted(exc.allowed_methods)
-    return error_response(405, f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed)}",
-                          {"Allow": ", ".join(allowed)})
+def framework_error(request: web.Request, exc: web.HTTPException,
+                    not_found: str = "nothing here: {path} is neither a provider endpoint nor under /_mock",
+                    ) -> web.Response | None:
+    """The JSON answer to aiohttp's own failures (None: `exc` is none of them): a path nothing claims, a wrong method
+    (405 with the `Allow` header RFC 9110 §15.5.6 requires: "MUST generate"), an over-limit body. The root layer, the
+    control API and the request journal (so that its entry keeps the answer) all answer with it."""
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = sorted(exc.allowed_methods)
+        return error_response(405, f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed)}",
+                              {"Allow": ", ".join(allowed)})
+    if isinstance(exc, web.HTTPNotFound):
+        return error_response(404, not_found.format(path=request.path))
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return error_response(413, "body larger than [server] max_body_bytes")
+    return None
 
 
 @web.middleware
@@ -51,12 +61,8 @@ async def control_errors(request: web.Request, handler: Callable[[web.Request], 
         return await handler(request)
     except ControlError as exc:
         return error_response(exc.status, exc.message)
-    except web.HTTPRequestEntityTooLarge:
-        return error_response(413, "body larger than [server] max_body_bytes")
-    except web.HTTPMethodNotAllowed as exc:
-        return method_not_allowed(request, exc)
-    except web.HTTPNotFound:
-        return error_response(404, f"no control endpoint at {request.path}")
+    except (web.HTTPRequestEntityTooLarge, web.HTTPMethodNotAllowed, web.HTTPNotFound) as exc:
+        return framework_error(request, exc, not_found="no control endpoint at {path}")
     except (web.HTTPException, ConnectionResetError):
         raise  # a client that hung up mid-body is no error of the mock's: the root layer drops it quietly
     except Exception:

@@ -246,6 +246,32 @@ async def test_a_scenario_update_leaves_the_flow_of_earlier_sends(mock_client, a
     assert [(m["channel"], m["content"]) for m in listed] == [("sms", {"text": "Hi SMS"}), ("sms", {"text": "Hi SMS"})]
 
 
+async def test_equal_sends_share_their_meta_and_a_skipped_notify_marks_only_its_own(mock_client, advance):
+    # Sends alike share one stored meta dict across requests (InfobipBackend.shared_meta): the bulkId is the message's
+    # batch_id, not in the meta. The note a finished walk adds (notify_skipped) must not reach a send still under way.
+    body = {"destinations": [{"to": {"phoneNumber": "41793055500"}}], "viber": {"text": "Hi"},
+            "notifyUrl": "ftp://example.com/reports"}
+    assert (await post(mock_client, "/omni/1/advanced", body))[0] == 200
+    await advance(3)
+    status, second, _ = await post(mock_client, "/omni/1/advanced", {**body, "bulkId": "second-bulk"})
+    assert status == 200
+    listed = (await (await mock_client.get("/_mock/messages")).json())["items"]
+    assert [m["status"] for m in listed] == ["accepted", "delivered"] and second["bulkId"] == "second-bulk"
+    assert listed[0]["batch_id"] == "second-bulk"
+    assert [m["meta"] for m in listed] == [
+        {"scenario_key": SEED_KEY, "notify_url": "ftp://example.com/reports", "callback_data": None,
+         "intermediate_report": False, "flow": [{"from": "ViberSender", "channel": "VIBER"},
+                                                {"from": "InfoSMS", "channel": "SMS"}], "outcome": "delivered"},
+        {"scenario_key": SEED_KEY, "notify_url": "ftp://example.com/reports", "callback_data": None,
+         "intermediate_report": False, "flow": [{"from": "ViberSender", "channel": "VIBER"},
+                                                {"from": "InfoSMS", "channel": "SMS"}], "outcome": "delivered",
+         "notify_skipped": "notifyUrl 'ftp://example.com/reports' is not an http(s) URL"}]
+    await advance(3)
+    listed = (await (await mock_client.get("/_mock/messages")).json())["items"]
+    assert [m["meta"].get("notify_skipped") for m in listed] == [
+        "notifyUrl 'ftp://example.com/reports' is not an http(s) URL"] * 2
+
+
 async def test_scenario_list_paging_and_isolation(mock_client):
     for name in "ABCDE":
         await post(mock_client, "/omni/1/scenarios", {"name": name, "flow": [{"channel": "SMS"}]}, EMPTY_AUTH)

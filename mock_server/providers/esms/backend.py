@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from ...core import Core, ProviderHooks
 from ...core.callbacks import CallbackRequest
+from ...core.shared import SharedDicts
 from ...httputil import url_scheme
 from ...core.models import FINAL_STATUSES, Message, Status, StatusChange
 from . import codec
@@ -21,7 +22,7 @@ DEDUP_WINDOW = 24 * 3600.0  # a RequestId blocks duplicates for 24 h (esms.md §
 # The changes on_status acts on: a phone's callback fires once its final state is known; SEEN adds nothing (product.md
 # §9). The core skips the call for the others (a 100-phone send's `sent` step: bench/cpu.py esms_100).
 CALLBACK_STATUSES = FINAL_STATUSES - {Status.SEEN}
-META_CACHE = 1024  # distinct meta dicts EsmsBackend.shared_meta remembers
+META_CACHE = 1024  # distinct meta dicts EsmsBackend.shared_meta remembers (core/shared.py)
 DEFAULT_VIBER_PRICE = 470  # VND; the Viber callback sample's TotalPrice=470.0000 for one message (esms.md §4)
 
 
@@ -61,23 +62,8 @@ class EsmsBackend:
             self.accounts[account.api_key] = account
         self.request_ids: dict[tuple[str, str], float] = {}  # (api_key, RequestId) -> mock time first accepted
         self._pruned_at = self.core.clock.now()  # when remember_request last dropped the RequestIds past their window
-        self._metas: dict[tuple[Any, ...], dict[str, Any]] = {}  # shared_meta()'s dicts, by their items
-
-    def shared_meta(self, meta: dict[str, Any]) -> dict[str, Any]:
-        """The one dict equal to `meta` that messages share: a message's meta dict (~250 bytes) was a tenth of the
-        memory of every message sent one a request (bench/run.py --scenarios memory). A shared dict is never changed:
-        whoever changes a message's meta gives it a new dict (on_status). Bounded: the cache starts over when full
-        (every send with a RequestId has a meta of its own)."""
-        key = tuple(meta.items())
-        try:
-            shared = self._metas.get(key)
-        except TypeError:  # an unhashable value (a meta read back from an older durable store): not shared
-            return meta
-        if shared is None:
-            if len(self._metas) >= META_CACHE:
-                self._metas.clear()
-            shared = self._metas[key] = meta
-        return shared
+        # Equal meta dicts are one dict, across requests too (core/shared.py); on_status gives a message another one.
+        self.shared_meta = SharedDicts(META_CACHE)
 
     def dump(self) -> dict[str, Any]:
         """Balances, brandnames and the RequestIds still inside their 24 h window (--store sqlite:PATH)."""

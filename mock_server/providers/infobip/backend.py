@@ -20,6 +20,7 @@ from ...httputil import url_scheme
 from ...core.lifecycle import Step
 from ...core.models import Message, Status, StatusChange
 from ...core.rules import SUBMIT_OUTCOMES, Decision
+from ...core.shared import SharedDicts
 from . import codec
 from .errors import InfobipError, OmniErrorCode, OmniStatus, ServiceException
 from .scenarios import (Attempt, FlowStep, Scenario, ScenarioStore, config_key, flow_from, next_step,
@@ -32,6 +33,7 @@ RETENTION = 48 * 3600.0  # reports and logs are kept 48 h (infobip.md §6, §7)
 MAX_SEND_AHEAD = 180 * 86400.0  # sendAt "must be < 180 days ahead" (OAS, infobip.md §5.1)
 SEND_STATUSES = {"PENDING_ENROUTE": OmniStatus.PENDING_ENROUTE, "MESSAGE_ACCEPTED": OmniStatus.MESSAGE_ACCEPTED}
 DEFAULT_PRICES = {"VIBER": 0.0104, "SMS": 0.01}  # EUR: the seed page's Viber and SMS report prices
+META_CACHE = 1024  # distinct meta dicts InfobipBackend.shared_meta remembers
 
 
 @dataclass
@@ -113,6 +115,7 @@ class InfobipBackend:
                              key=str(spec.get("key") or config_key(account.username, i, str(name))))
         self.deliveries: dict[str, Delivery] = {}  # core message id -> its walk through the flow, oldest first
         self.reports = UnreadReports()  # final reports not yet fetched at /omni/1/reports
+        self.shared_meta = SharedDicts(META_CACHE)  # equal meta dicts are one (core/shared.py)
         # A client may give a destination the messageId of an earlier one; the store indexes the first message of each
         # provider id only, so once that happened, logs by messageId walk every delivery instead of using the index.
         self.ids_reused = False
@@ -290,8 +293,10 @@ class InfobipBackend:
         flow = scenario.flow
         flow_json = scenario.flow_json()
         first_content = codec.neutral_content(channel, data[channel])
-        # Destinations with the same outcome share one meta dict too (the core only adds "outcome", already there);
-        # the one later change, notify_skipped, replaces the message's dict rather than changing the shared one.
+        # Destinations with the same outcome share one meta dict, and so do sends alike (self.shared_meta, across
+        # requests): the core only adds "outcome", already there; the one later change, notify_skipped, gives the
+        # message another dict. The bulkId is not in it (it is the message's batch_id): with it, every send one a
+        # request had a meta of its own, ~270 bytes of each message (bench/run.py --scenarios memory).
         metas: dict[str, dict[str, Any]] = {}
         for i, (dest, decision) in enumerate(zip(body["destinations"], decisions)):
             phone = dest["to"]["phoneNumber"]
@@ -301,11 +306,11 @@ class InfobipBackend:
             message = core.new_message(
                 provider=NAME, provider_id=message_id, account=account.username, phone=phone,
                 channel=_neutral(channel), content=first_content, batch_id=bulk_id,
-                meta=metas.get(decision.outcome) or metas.setdefault(decision.outcome, {
-                    "scenario_key": scenario.key, "bulk_id": bulk_id, "notify_url": notify_url or "",
+                meta=metas.get(decision.outcome) or metas.setdefault(decision.outcome, self.shared_meta({
+                    "scenario_key": scenario.key, "notify_url": notify_url or "",
                     "callback_data": body.get("callbackData"),
                     "intermediate_report": bool(body.get("intermediateReport", False)), "flow": flow_json,
-                    "outcome": decision.outcome}),
+                    "outcome": decision.outcome})),
                 raw_request=body if raw_request is None else raw_request,
             )
             delivery = Delivery(
@@ -465,7 +470,8 @@ class InfobipBackend:
         url = delivery.notify_url or ""
         if url_scheme(url) not in ("http", "https"):
             message = delivery.message
-            message.meta = {**message.meta, "notify_skipped": f"notifyUrl {url!r} is not an http(s) URL"}
+            skipped = f"notifyUrl {url!r} is not an http(s) URL"
+            message.meta = self.shared_meta({**message.meta, "notify_skipped": skipped})  # a new dict: see submit()
             return
         # POST {"results":[report]} (infobip.md §8); JSON even when notifyContentType asks for XML (decision 11).
         self.core.callbacks.enqueue(CallbackRequest(provider=NAME, kind="report", method="POST", url=url,

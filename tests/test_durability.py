@@ -327,6 +327,35 @@ async def test_infobip_logs_and_reports_keep_their_order_across_a_restart(tmp_pa
         await stop(proc)
 
 
+async def test_a_finished_walk_that_let_go_of_its_data_reads_it_back_after_a_restart(tmp_path: Path):
+    # A destination sent alone keeps no parsed data once its walk ends (InfobipBackend._finish): the row written then
+    # says which endpoint's body to read it back from, and after a restart its log and report still carry its text
+    # and SMS part count.
+    db = tmp_path / "mock.db"
+    text = "Twenty-one characters" * 10  # two SMS parts
+    proc, server = await start(db)
+    try:
+        sent = await asyncio.to_thread(post, server, "/omni/1/text", {
+            "destinations": [{"to": {"phoneNumber": "41793055501"}}], "text": text}, {"Authorization": INFOBIP_AUTH})
+        await asyncio.to_thread(server.advance, 3)  # Viber fails, SMS delivers
+        await asyncio.to_thread(server.advance, 0)  # a write: everything up to here is on disk when it answers
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    proc, server = await start(db)
+    try:
+        auth = {"Authorization": INFOBIP_AUTH}
+        logs = await asyncio.to_thread(lambda: server.call("GET", "/omni/1/logs", headers=auth))
+        assert [(e["messageId"], e["channel"], e["text"], e["messageCount"]) for e in logs["results"]] == [
+            (sent["messages"][0]["messageId"], "SMS", text, 2)]
+        reports = await asyncio.to_thread(lambda: server.call("GET", "/omni/1/reports", headers=auth))
+        assert [(r["channel"], r["messageCount"]) for r in reports["results"]] == [("SMS", 2)]
+        (message,) = await asyncio.to_thread(server.messages)
+        assert (message["channel"], message["content"]) == ("sms", {"text": text})
+    finally:
+        await stop(proc)
+
+
 async def test_a_cap_lowered_at_restart_forgets_what_the_evicted_messages_owed(tmp_path: Path):
     db = tmp_path / "mock.db"
     listener = CallbackListener()

@@ -234,7 +234,8 @@ class Core:
                     # channel and content) goes into the event, not yet read by any stream (they run after this loop):
                     # the inbox showed the message as before it, unlike GET /_mock/messages/{id}. Published first all
                     # the same, so a change the hook makes itself comes after this one on the stream.
-                    data["meta"], data["channel"], data["content"] = message.meta, message.channel, message.content
+                    data["meta"], data["channel"] = message.meta, message.channel
+                    data["content"] = message.shown_content(data["raw_request"])
 
     FORCEABLE = (Status.DELIVERED, Status.SEEN, Status.UNDELIVERABLE, Status.EXPIRED)
 

@@ -361,6 +361,39 @@ async def test_simple_text_send_fails_over_with_the_same_text(mock_client, advan
                                                                                  "DELIVERED_TO_HANDSET")
 
 
+async def test_a_destination_sent_alone_shows_the_same_content_text_and_count_once_its_walk_let_go(mock_client,
+                                                                                                  advance):
+    # A finished walk of a destination sent alone keeps no parsed data: its content, its log's text and its SMS part
+    # count are read back from the body's bytes (InfobipBackend._finish, core/models.py Derived). Each must be what
+    # the walk showed while it held the data, for /text and for a rich /advanced send.
+    long_text = "Twenty-one characters" * 10  # 210 GSM-7 characters: two SMS parts
+    sends = [("/omni/1/text", {"destinations": [{"to": {"phoneNumber": "41793055501"}}], "text": long_text}),
+             ("/omni/1/advanced", {"destinations": [{"to": {"phoneNumber": "41793155500"}}],
+                                   "viber": {"text": "Rich", "imageURL": "https://example.com/i.png",
+                                             "buttonText": "Go", "buttonURL": "https://example.com/go"},
+                                   "sms": {"text": long_text}})]
+    for path, body in sends:
+        assert (await post(mock_client, path, body))[0] == 200
+    await advance(0.5)  # both sent, on Viber, holding their data
+    rich_before = (await (await mock_client.get("/_mock/messages")).json())["items"][0]
+    await advance(0.25)  # the /text send's Viber step failed (0.7 s): under way on SMS; the rich one delivered
+    text_before = (await (await mock_client.get("/_mock/messages")).json())["items"][1]
+    await advance(2)
+    after = (await (await mock_client.get("/_mock/messages")).json())["items"]
+    assert [(m["status"], m["channel"], m["content"]) for m in after] == [
+        ("delivered", "viber", {"text": "Rich", "image": "https://example.com/i.png", "button_text": "Go",
+                                "button_url": "https://example.com/go"}),
+        ("delivered", "sms", {"text": long_text})]
+    assert [(m["status"], m["channel"]) for m in (rich_before, text_before)] == [("sent", "viber"),
+                                                                             ("undeliverable", "sms")]  # failing over
+    assert [m["content"] for m in after] == [rich_before["content"], text_before["content"]]
+    logs = (await get(mock_client, "/omni/1/logs"))[1]["results"]
+    assert [(e["channel"], e["text"], e["messageCount"]) for e in logs] == [("VIBER", "Rich", 1),
+                                                                          ("SMS", long_text, 2)]
+    reports = (await get(mock_client, "/omni/1/reports"))[1]["results"]
+    assert [(r["channel"], r["messageCount"]) for r in reports] == [("VIBER", 1), ("SMS", 2)]  # oldest first
+
+
 async def test_magic_rejections_at_submit(mock_client, advance):
     cases = {"41793055503": (52, "REJECTED_DESTINATION"), "41793055506": (14, "REJECTED_DESTINATION_BLOCKLISTED"),
              "41793055507": (12, "REJECTED_NOT_ENOUGH_CREDITS")}

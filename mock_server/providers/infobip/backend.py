@@ -18,7 +18,7 @@ from ...core import Core, ProviderHooks, buckets
 from ...core.callbacks import CallbackRequest
 from ...httputil import url_scheme
 from ...core.lifecycle import Step
-from ...core.models import Message, Status, StatusChange
+from ...core.models import Message, Status, StatusChange, plain
 from ...core.rules import SUBMIT_OUTCOMES, Decision
 from ...core.shared import SharedDicts
 from . import codec
@@ -65,6 +65,9 @@ class Delivery:
     locked: bool = False  # rejected at submit: no failover (product.md §9)
     final: bool = False  # the final report is known (built from the last attempt when read: memory per message)
     rejection: OmniStatus | None = None  # the REJECTED status decided at submit or for a step
+    # The send's only destination: its endpoint ("advanced", "text": codec.CHANNEL_DATA), whose body gives the data
+    # back once the walk has let go of it (_finish). None: a send to several, whose data they share, kept.
+    source: str | None = None
 
     @property
     def current(self) -> Attempt:
@@ -241,10 +244,12 @@ class InfobipBackend:
     def _field(self, name: str, message: str) -> dict[str, list[str]] | None:
         return {name: [message]} if self.validation_errors else None
 
-    def submit(self, account: Account, body: Mapping[str, Any], data: dict[str, Mapping[str, Any]],
+    def submit(self, account: Account, body: Mapping[str, Any], source: str,
                raw_request: Any = None) -> tuple[dict[str, Any], list[str]]:
-        """Accept a send: one message per destination. Returns the answer and why any destination was rejected."""
+        """Accept a send to the `source` endpoint (codec.CHANNEL_DATA): one message per destination. Returns the
+        answer and why any destination was rejected."""
         core = self.core
+        data = codec.CHANNEL_DATA[source](body)
         scenario = self.scenario_for(account, body.get("scenarioKey"))
         first = next_step(scenario.flow, data, -1)
         if first is None:
@@ -293,6 +298,7 @@ class InfobipBackend:
         flow = scenario.flow
         flow_json = scenario.flow_json()
         first_content = codec.neutral_content(channel, data[channel])
+        alone = source if len(body["destinations"]) == 1 else None  # Delivery.source
         # Destinations with the same outcome share one meta dict, and so do sends alike (self.shared_meta, across
         # requests): the core only adds "outcome", already there; the one later change, notify_skipped, gives the
         # message another dict. The bulkId is not in it (it is the message's batch_id): with it, every send one a
@@ -317,7 +323,7 @@ class InfobipBackend:
                 message=message, account=account.username, bulk_id=bulk_id, message_id=message_id, to=phone,
                 flow=flow, data=data, notify_url=notify_url,
                 intermediate=bool(body.get("intermediateReport", False)), callback_data=body.get("callbackData"),
-                mcc_mnc=codec.mcc_mnc_for(message.phone_intl) or self._random_network(),
+                mcc_mnc=codec.mcc_mnc_for(message.phone_intl) or self._random_network(), source=alone,
             )
             self.deliveries[message.id] = delivery
             core.accept(message, decision, start=False)
@@ -432,16 +438,22 @@ class InfobipBackend:
         return codec.report(
             bulk_id=delivery.bulk_id, message_id=delivery.message_id, to=delivery.to,
             sent_at=attempt.sent_at if attempt.sent_at is not None else attempt.started_at, done_at=done_at,
-            message_count=self._count(attempt), mcc_mnc=delivery.mcc_mnc,
+            message_count=self._count(delivery, attempt), mcc_mnc=delivery.mcc_mnc,
             price_obj=codec.price(0.0 if status.group_name == "REJECTED" else self.prices.get(attempt.channel, 0.0),
                                   self.currency),
             status=status, error=error, channel=attempt.channel, callback_data=delivery.callback_data,
         )
 
     @staticmethod
-    def _count(attempt: Attempt) -> int:
+    def _data(delivery: Delivery, attempt: Attempt) -> Mapping[str, Any]:
+        """The step's channel data: kept on the attempt, or re-read from the request body once a walk has let go."""
+        if attempt.data is not None or delivery.source is None:
+            return attempt.data or {}
+        return codec.CHANNEL_DATA[delivery.source](plain(delivery.message.raw_request)).get(attempt.channel) or {}
+
+    def _count(self, delivery: Delivery, attempt: Attempt) -> int:
         if attempt.channel == "SMS":
-            return codec.sms_count(str(attempt.data.get("text") or ""))
+            return codec.sms_count(str(self._data(delivery, attempt).get("text") or ""))
         return 1
 
     def _finish(self, delivery: Delivery) -> None:
@@ -451,6 +463,13 @@ class InfobipBackend:
         # own channel's), so a finished walk lets go of it. The parsed data of the channels it never reached was
         # ~430 bytes of every Infobip message sent one a request (bench/run.py --scenarios memory).
         delivery.data = NO_DATA
+        if delivery.source is not None and delivery.message.raw_request is not None:
+            # A destination sent alone has nobody to share its data with: its attempts and content let go of it too,
+            # and read it back from the body's bytes when shown (_data; core/models.py Derived): ~250 bytes of every
+            # Infobip message sent one a request (bench/run.py --scenarios memory).
+            for attempt in delivery.attempts:
+                attempt.data = None
+            delivery.message.content = codec.derived_content(delivery.source, delivery.current.channel)
         # Kept 48 h from when the walk finished, which is the clock's time only if no clock jump ran the step late.
         done_at = delivery.current.done_at
         entry = UnreadReport(delivery.account, self.core.clock.now() if done_at is None else done_at,
@@ -551,9 +570,9 @@ class InfobipBackend:
         last_change = delivery.message.history[-1].at if delivery.message.history else sent_at
         return codec.log_entry(
             bulk_id=delivery.bulk_id, message_id=delivery.message_id, to=delivery.to, sender=attempt.sender or "",
-            text=str(attempt.data.get("text") or ""), sent_at=sent_at,
+            text=str(self._data(delivery, attempt).get("text") or ""), sent_at=sent_at,
             done_at=attempt.done_at if attempt.done_at is not None else max(last_change, sent_at),
-            message_count=self._count(attempt), mcc_mnc=delivery.mcc_mnc,
+            message_count=self._count(delivery, attempt), mcc_mnc=delivery.mcc_mnc,
             price_obj=codec.price(0.0 if status.group_name == "REJECTED" else self.prices.get(attempt.channel, 0.0),
                                   self.currency),
             status=status, channel=attempt.channel,
@@ -714,7 +733,7 @@ def _delivery_record(d: Delivery) -> dict[str, Any]:
             "to": d.to, "flow": [s.to_json() for s in d.flow], "data": d.data, "notify_url": d.notify_url,
             "intermediate": d.intermediate, "callback_data": d.callback_data, "mcc_mnc": d.mcc_mnc,
             "attempts": [_attempt_record(a) for a in d.attempts], "token": d.token, "locked": d.locked,
-            "final": d.final, "rejection": d.rejection.name if d.rejection else None}
+            "final": d.final, "rejection": d.rejection.name if d.rejection else None, "source": d.source}
 
 
 def _delivery_from(rec: dict[str, Any], message: Message) -> Delivery:
@@ -727,4 +746,5 @@ def _delivery_from(rec: dict[str, Any], message: Message) -> Delivery:
                     intermediate=rec["intermediate"], callback_data=rec["callback_data"], mcc_mnc=rec["mcc_mnc"],
                     attempts=attempts, token=rec["token"], locked=rec["locked"],
                     final=bool(rec["final"]),  # a report dict in rows written before it became a flag
-                    rejection=OmniStatus[rec["rejection"]] if rec["rejection"] else None)
+                    rejection=OmniStatus[rec["rejection"]] if rec["rejection"] else None,
+                    source=rec.get("source"))  # absent from rows written before it was kept

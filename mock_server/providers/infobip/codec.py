@@ -9,7 +9,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
-from ...core.models import Status
+from ...core.models import Derived, Status
 from .errors import OmniErrorCode, OmniStatus
 
 # --- dates -----------------------------------------------------------------------------------------------------------
@@ -78,6 +78,29 @@ def validity_seconds(channel: str, data: Mapping[str, Any] | None) -> float:
     count = 10**12 if isinstance(period, str) and len(period.lstrip("0")) > 13 else min(int(period), 10**12)
     seconds = float(count) * unit
     return min(seconds, MAX_VALIDITY[channel])
+
+
+def advanced_data(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """/omni/1/advanced: each emulated channel's own data object, for the channels the request has one for."""
+    return {ch: body[DATA_KEYS[ch]] for ch in EMULATED_CHANNELS if body.get(DATA_KEYS[ch]) is not None}
+
+
+def text_data(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """/omni/1/text: one text for every channel of the scenario (infobip.md §4)."""
+    return {ch: {"text": body["text"]} for ch in EMULATED_CHANNELS}
+
+
+# How each send endpoint's request body gives its channels' data: named, so that a walk kept in the durable store can
+# say which to re-read its data with (InfobipBackend._finish).
+CHANNEL_DATA = {"advanced": advanced_data, "text": text_data}
+
+
+@functools.lru_cache(maxsize=None)
+def derived_content(source: str, channel: str) -> Derived:
+    """The content of a step on `channel` of a request sent to `source`, worked out from the body when shown: one
+    shared object per endpoint and channel (core/models.py Derived)."""
+    data_of = CHANNEL_DATA[source]
+    return Derived(lambda body: neutral_content(channel, data_of(body).get(channel) or {}))
 
 
 def neutral_content(channel: str, data: Mapping[str, Any]) -> dict[str, str]:

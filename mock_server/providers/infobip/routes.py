@@ -182,10 +182,9 @@ async def update_scenario(request: web.Request) -> web.Response:
 # --- sends -----------------------------------------------------------------------------------------------------------
 
 
-async def _send(request: web.Request, account: Account, body: dict[str, Any],
-                data: dict[str, Mapping[str, Any]]) -> web.Response:
+async def _send(request: web.Request, account: Account, body: dict[str, Any], source: str) -> web.Response:
     # The messages keep the body as received (aiohttp's cached bytes, which the journal keeps too), not the parsed dict.
-    answer, reasons = backend_of(request).submit(account, body, data, raw_request=RawJson(await request.read()))
+    answer, reasons = backend_of(request).submit(account, body, source, raw_request=RawJson(await request.read()))
     # A destination rejected at submit is still HTTP 200 (its status says REJECTED_...); say why in the header.
     return omni_response(answer, headers=reason_header("; ".join(reasons)) if reasons else None)
 
@@ -199,8 +198,7 @@ async def send_advanced(request: web.Request) -> web.Response:
         problem = codec.viber_layout_problem(body["viber"])
         if problem:
             raise bad_request(request, "viber", problem)
-    data = {ch: body[codec.DATA_KEYS[ch]] for ch in codec.EMULATED_CHANNELS if body.get(codec.DATA_KEYS[ch]) is not None}
-    return await _send(request, account, body, data)
+    return await _send(request, account, body, "advanced")  # codec.advanced_data
 
 
 async def send_text(request: web.Request) -> web.Response:
@@ -208,9 +206,7 @@ async def send_text(request: web.Request) -> web.Response:
     account = authenticate(request)
     body = await json_body(request)
     validate(request, "text.request", body)
-    # One text for every channel of the scenario (infobip.md §4).
-    data = {ch: {"text": body["text"]} for ch in codec.EMULATED_CHANNELS}
-    return await _send(request, account, body, data)
+    return await _send(request, account, body, "text")  # codec.text_data: one text for every channel
 
 
 # --- reports and logs ------------------------------------------------------------------------------------------------

@@ -112,7 +112,7 @@ class Attempt:
     index: int  # position in the scenario flow
     channel: str
     sender: str | None
-    data: Mapping[str, Any]  # the channel's data object (for /text: {"text": ...})
+    data: Mapping[str, Any] | None  # the channel's data object (for /text: {"text": ...}); None: re-read (_finish)
     validity: float  # seconds
     decision: Decision
     started_at: float  # when this step began (mock time)

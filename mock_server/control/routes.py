@@ -222,8 +222,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     core = request.config_dict[core_key]
     wanted = {t for t in request.query.get("types", "").split(",") if t}
     sub = core.events.subscribe()
+    # X-Mock-Server here: a stream's headers go out at prepare(), before the root middleware could add it.
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
+                                           "X-Accel-Buffering": "no", "X-Mock-Server": __version__})
     try:
         await response.prepare(request)
         await response.write(b": connected\n\n")

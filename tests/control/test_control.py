@@ -249,3 +249,14 @@ async def test_the_redirects_to_the_inbox_carry_the_mock_and_ui_headers(mock_cli
         "default-src 'self'; img-src 'self' https: http: data:; style-src 'self'; script-src 'self'; "
         "connect-src 'self'; frame-ancestors 'none'")
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_the_event_stream_carries_x_mock_server_too(mock_client):
+    # README: "Every response carries X-Mock-Server: <version>". The stream's headers are sent when the handler
+    # prepares it, before the root middleware's stamp: GET /_mock/events went out without it.
+    resp = await mock_client.get("/_mock/events")
+    try:
+        assert resp.status == 200 and resp.headers["Content-Type"] == "text/event-stream"
+        assert resp.headers.get("X-Mock-Server") == "0.1.0"
+    finally:
+        resp.close()

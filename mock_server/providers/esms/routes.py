@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from ...core.models import Message, RawJson
+from ...core.models import Message
 from ...core.rules import SUBMIT_OUTCOMES
 from ...core.schemas import Violation
 from ...httputil import BodyError, dumps, is_json_content_type, parse_json, read_bytes
@@ -163,9 +163,9 @@ async def submit(request: web.Request, fields: dict[str, str], phones: list[str]
     if request_id:
         backend.remember_request(account, request_id)
     masked = {**raw, "SecretKey": "***"} if isinstance(raw, dict) and "SecretKey" in raw else raw
-    # Kept as compact JSON bytes, parsed when shown (models.RawJson): the parsed dict and its masked copy were ~1 KB of
+    # Kept as compact JSON bytes, parsed when shown (models.plain): the parsed dict and its masked copy were ~1 KB of
     # every message sent one a request (bench/run.py --scenarios memory), the bytes ~250 B.
-    kept = RawJson(dumps(masked).encode()) if isinstance(masked, dict) else masked
+    kept = dumps(masked).encode() if isinstance(masked, dict) else masked
     accepted = []
     # What every phone of the request shares is worked out once (a 100-phone send: bench/cpu.py esms_100), and equal
     # meta dicts are one dict, within the request and across requests (EsmsBackend.shared_meta).

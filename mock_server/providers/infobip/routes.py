@@ -13,7 +13,6 @@ from aiohttp import web
 
 from ...core.errors import reason_header
 from ...core.schemas import Violation
-from ...core.models import RawJson
 from ...httputil import BodyError, dumps, is_json_content_type, parse_json, read_bytes
 from . import codec
 from .backend import Account, InfobipBackend, LogQuery
@@ -184,7 +183,7 @@ async def update_scenario(request: web.Request) -> web.Response:
 
 async def _send(request: web.Request, account: Account, body: dict[str, Any], source: str) -> web.Response:
     # The messages keep the body as received (aiohttp's cached bytes, which the journal keeps too), not the parsed dict.
-    answer, reasons = backend_of(request).submit(account, body, source, raw_request=RawJson(await request.read()))
+    answer, reasons = backend_of(request).submit(account, body, source, raw_request=await request.read())
     # A destination rejected at submit is still HTTP 200 (its status says REJECTED_...); say why in the header.
     return omni_response(answer, headers=reason_header("; ".join(reasons)) if reasons else None)
 

@@ -237,6 +237,14 @@ async def test_otp_params_as_string_are_json_by_the_same_rules_as_a_body(mock_cl
          "messageData.templateLang: must be one of the OTP template languages"),
         ({"templateId": "1", "templateParams": {"pin": "see https://x.io"}, "templateLang": "en"},
          "messageData.templateParams.pin: must be a string of 1 to 50 characters without URLs"),
+        # A variable is one line: "12\n34" is refused, and so is "1234\n" (a regex `$` also matches before a final
+        # newline, so the pattern let that one through, code 0).
+        ({"templateId": "1", "templateParams": {"pin": "12\n34"}, "templateLang": "en"},
+         "messageData.templateParams.pin: must be a string of 1 to 50 characters without URLs"),
+        ({"templateId": "1", "templateParams": {"pin": "1234\n"}, "templateLang": "en"},
+         "messageData.templateParams.pin: must be a string of 1 to 50 characters without URLs"),
+        ({"templateId": "3", "templateParams": {"pin": "1234", "businessPlatformName": "Acme\n"}, "templateLang": "en"},
+         "messageData.templateParams.businessPlatformName: must be a string of 1 to 50 characters without URLs"),
         ({"templateId": "4", "templateParams": {"pin": "1", "codeValidityTime": "5"}, "templateLang": "en"},
          "messageData.templateParams.codeValidityTime: must be an integer number of minutes"),
         ({"templateId": "1", "templateParams": "pin=1", "templateLang": "en"},

@@ -384,3 +384,15 @@ async def test_sessions_are_listed_newest_first(mock_client, advance):
     await reply(mock_client, "79100012345")
     again = await listed()
     assert [phone for phone, _ in again] == ["79100012345", "79100067890"] and again[1] == first[0]
+
+
+async def test_webhook_control_refuses_a_url_ending_in_a_newline(mock_client):
+    # The schema's pattern ended in `$`, which in Python also matches before a final newline: "http://x.io/dr\n" was
+    # stored as the app's webhook (200); a space or a newline anywhere else was already refused.
+    for name in ("dr_webhook", "message_webhook"):
+        resp = await mock_client.post(f"/_mock/nxcloud/apps/{APP}/webhooks", json={name: "http://x.io/dr\n"})
+        assert resp.status == 400
+        assert (await resp.json())["error"] == f'{name}: must be "" (none) or an http(s) URL'
+    accounts = (await (await mock_client.get("/_mock/accounts")).json())["nxcloud"]
+    app = next(a for a in accounts[0]["apps"] if a["appkey"] == APP)
+    assert (app["dr_webhook"], app["message_webhook"]) == ("", "")

@@ -444,6 +444,9 @@ async def test_viber_content_rules(mock_client):
         "bad unit": {"text": "t", "validityPeriod": 1, "validityPeriodTimeUnit": "WEEKS"},
         "zero validity": {"text": "t", "validityPeriod": 0},
         "promo not bool": {"text": "t", "isPromotional": "yes"},
+        "validity not digits": {"text": "t", "validityPeriod": "2h"},
+        # A regex `$` also matches before a final newline: the digits pattern let "2\n" through (read as 2).
+        "validity ending in a newline": {"text": "t", "validityPeriod": "2\n"},
     }
     for name, viber in bad.items():
         status, body, headers = await post(mock_client, "/omni/1/advanced", advanced(viber=viber))

@@ -217,3 +217,25 @@ async def test_an_environment_value_that_is_no_integer_is_named(name, value, mes
     # The line was Python's "invalid literal for int() with base 10: '8o80'": no word of which variable it was.
     status, err = await refused(env={**os.environ, f"MOCK_SERVER_{name}": value})
     assert (status, err) == (2, f"mock-server: {message}\n")
+
+
+@pytest.mark.parametrize("store", ["memory\n", "sqlite:/tmp/m.db\n"])
+async def test_a_config_store_ending_in_a_newline_exits_2_with_one_line(tmp_path, store):
+    # The config schema's pattern ended in `$`, which in Python also matches before a final newline: "memory\n" passed
+    # it and ended in a traceback at the store (exit 1); "sqlite:/tmp/m.db\n" made a file whose name ends in a newline.
+    config = tmp_path / "c.toml"
+    config.write_text(f"[server]\nstore = {json.dumps(store)}\n")
+    status, err = await refused("--port", "0", "--config", str(config))
+    assert status == 2, err
+    assert err.startswith(f"mock-server: config file {config}: server.store") and err.count("\n") == 1, err
+
+
+async def test_a_config_scenario_key_ending_in_a_newline_exits_2_with_one_line(tmp_path):
+    # The same `$` trap: "CC9F…A654\n" passed the key pattern and was kept as the scenario's key, newline and all.
+    config = tmp_path / "c.toml"
+    config.write_text((ROOT / "fixtures" / "default.toml").read_text().replace(
+        'key = "CC9F01A5DC7BEE2C2B829D203482A654"', 'key = "CC9F01A5DC7BEE2C2B829D203482A654\\n"', 1))
+    assert "A654\\n" in config.read_text()
+    status, err = await refused("--port", "0", "--config", str(config))
+    assert status == 2, err
+    assert err.startswith(f"mock-server: config file {config}: infobip.accounts[0].scenarios[0].key"), err

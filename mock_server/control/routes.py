@@ -220,6 +220,11 @@ KEEPALIVE_SECONDS = 15.0
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: message.created, message.updated, callback.attempted, reset (Mailpit's api/events)."""
     core = request.config_dict[core_key]
+    if request.query.get("since"):
+        # The bus keeps no history, so there is nothing to send "since" anything: refused, not ignored (ignored, it
+        # started a stream, and a client resuming from an id, or a typo such as since=abc, was told nothing).
+        raise ControlError(400, "since: the event stream has no history, it sends what happens from now on (read "
+                                "what came before from /_mock/messages, /_mock/callbacks or /_mock/requests?since=)")
     wanted = {t for t in request.query.get("types", "").split(",") if t}
     sub = core.events.subscribe()
     # X-Mock-Server here: a stream's headers go out at prepare(), before the root middleware could add it.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 
 from tests.control.test_control import get, send
 
@@ -93,6 +95,17 @@ async def test_event_stream_type_filter(mock_client, advance):
     events = await read_events(resp, 2)
     assert [d["status"] for _, d in events] == ["sent", "delivered"]
     resp.close()
+
+
+@pytest.mark.parametrize("since", ["abc", "-1", "12", "req_3"])
+async def test_event_stream_refuses_since_with_the_error_envelope(mock_client, since):
+    # The stream keeps no history, so ?since= (a request id or time on /_mock/requests) can mean nothing here; it
+    # was ignored and the stream started (200, text/event-stream), even for since=abc.
+    resp = await mock_client.get("/_mock/events", params={"since": since})
+    assert resp.status == 400 and resp.headers["Content-Type"].startswith("application/json")
+    body = await resp.json()
+    assert body["error"].startswith("since: the event stream has no history")
+    assert resp.headers["X-Mock-Reason"] == body["error"]
 
 
 async def test_event_stream_survives_a_header_byte_that_is_not_utf8(mock_client, advance):

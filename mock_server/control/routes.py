@@ -13,11 +13,13 @@ from aiohttp import web
 from .. import __version__
 from ..core import StateConflict
 from ..core.clock import LATEST, iso_utc
-from ..core.events import CLOSED, EVENTS_DROPPED, Event
+from ..core.events import (CALLBACK_ATTEMPTED, CLOSED, EVENTS_DROPPED, MESSAGE_CREATED, MESSAGE_UPDATED,
+                           MESSAGES_CLEARED, RESET, Event)
 from ..core.models import Status
 from ..core.rules import RuleError
 from ..core.errors import reason_header
 from ..httputil import BodyError, json_response, json_text, parse_json, read_bytes
+from ..journal import REQUEST_RECORDED
 from ..keys import core_key, faults_key, journal_key
 from ..faults import FaultError
 
@@ -215,6 +217,9 @@ async def replay_callback(request: web.Request) -> web.Response:
 # --- events ----------------------------------------------------------------------------------------------------------
 
 KEEPALIVE_SECONDS = 15.0
+# What ?types= may name: every event the stream sends (events.dropped is sent whatever ?types= says).
+EVENT_TYPES = (MESSAGE_CREATED, MESSAGE_UPDATED, MESSAGES_CLEARED, CALLBACK_ATTEMPTED, REQUEST_RECORDED, RESET,
+               EVENTS_DROPPED)
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -226,6 +231,10 @@ async def events(request: web.Request) -> web.StreamResponse:
         raise ControlError(400, "since: the event stream has no history, it sends what happens from now on (read "
                                 "what came before from /_mock/messages, /_mock/callbacks or /_mock/requests?since=)")
     wanted = {t for t in request.query.get("types", "").split(",") if t}
+    if unknown := sorted(wanted.difference(EVENT_TYPES)):
+        # A misspelt type (message.update) matched nothing, and the stream stayed silent for good.
+        raise ControlError(400, f"types: unknown event type(s) {', '.join(unknown)}; the types are "
+                                f"{', '.join(EVENT_TYPES)}")
     sub = core.events.subscribe()
     # X-Mock-Server here: a stream's headers go out at prepare(), before the root middleware could add it.
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",

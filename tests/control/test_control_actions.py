@@ -108,6 +108,14 @@ async def test_event_stream_refuses_since_with_the_error_envelope(mock_client, s
     assert resp.headers["X-Mock-Reason"] == body["error"]
 
 
+async def test_event_stream_refuses_an_unknown_type(mock_client):
+    # A misspelt type matched no event: the stream started and stayed silent (a waiting test timed out, not failed).
+    resp = await mock_client.get("/_mock/events", params={"types": "message.updated,message.update"})
+    assert resp.status == 400
+    assert (await resp.json())["error"].startswith("types: unknown event type(s) message.update; the types are "
+                                                   "message.created, message.updated,")
+
+
 async def test_event_stream_survives_a_header_byte_that_is_not_utf8(mock_client, advance):
     # aiohttp decodes header bytes with surrogateescape; the request.recorded event carries the headers, and the
     # stream encoded its JSON as UTF-8 as is: UnicodeEncodeError, every open stream (the inbox's too) cut off.

@@ -40,6 +40,77 @@ REQUEST_SCHEMAS: dict[tuple[str, str, str], str] = {
     ("esms", "/MainService.svc/json/GetBalance_json", "POST"): "esms/get_balance_json.request",
 }
 
+
+def _query_params() -> dict[tuple[str, str, str], dict[str, tuple[dict[str, Any], str]]]:
+    """The query parameters each GET handler reads, by (provider, path, method): name -> (JSON Schema, description).
+    GETs whose query a JSON Schema validates (eSMS) list theirs from REQUEST_SCHEMAS instead; any other parameter is
+    ignored. tests/control/test_openapi.py checks this table against what the handlers really read, over HTTP."""
+    from .control.routes import EVENT_TYPES, MAX_LIMIT, PROVIDER_NAMES  # local: control imports this module
+    from .core.models import Status
+    from .providers.infobip.errors import GENERAL_STATUSES
+    from .providers.infobip.routes import DEFAULT_REPORT_LIMIT, DEFAULT_SCENARIO_LIMIT, MAX_REPORT_LIMIT
+
+    def limit(default: int | None) -> tuple[dict[str, Any], str]:
+        schema: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}
+        return ({**schema, "default": default} if default else schema), "at most this many items (others: 400)"
+
+    text = {"type": "string"}
+    many = {"type": "array", "items": text}  # repeated (bulkId=a&bulkId=b) or comma-separated (bulkId=a,b)
+    infobip_limit = ({"type": "integer", "minimum": 1, "default": DEFAULT_REPORT_LIMIT},
+                     f"at most this many results; larger values are capped at {MAX_REPORT_LIMIT}")
+    date = ({"type": "string"}, "yyyy-MM-ddTHH:mm:ss.SSS with an optional Z, +HHMM or +HH:MM offset (none: UTC)")
+    return {
+        ("control", "/_mock/messages", "GET"): {
+            "provider": ({"enum": list(PROVIDER_NAMES)}, "only this provider's messages"),
+            "phone": (text, "only this phone, in either form (0901… = 84901…)"),
+            "status": ({"enum": [s.value for s in Status]}, "only messages with this status now"),
+            "limit": limit(100),
+        },
+        ("control", "/_mock/callbacks", "GET"): {
+            "message_id": (text, "only this message's callback attempts"),
+            "limit": limit(None),
+        },
+        ("control", "/_mock/requests", "GET"): {
+            "provider": ({"enum": [*PROVIDER_NAMES, "unknown"]},
+                         "only this provider's requests (unknown: paths no provider serves)"),
+            "path": (text, "only requests whose path contains this (case-insensitive)"),
+            "status": ({"type": "integer", "minimum": 0, "maximum": 999},
+                       "only requests answered with this HTTP status"),
+            "since": (text, "only newer requests: an ISO 8601 time of the mock clock, or a request id such as req_12"),
+            "limit": limit(100),
+        },
+        ("control", "/_mock/events", "GET"): {
+            "types": (text, f"comma-separated event types to send (others: 400): {', '.join(EVENT_TYPES)}"),
+            "since": (text, "refused (400): the stream has no history, it sends what happens from now on"),
+        },
+        ("infobip", "/omni/1/scenarios", "GET"): {
+            "isDefault": ({"type": "boolean"}, "only the default scenario (true) or the others (false)"),
+            "default": ({"type": "boolean"}, "the old docs' name of isDefault (isDefault wins when both are given)"),
+            "limit": ({"type": "integer", "minimum": 0, "default": DEFAULT_SCENARIO_LIMIT}, "scenarios per page"),
+            "page": ({"type": "integer", "minimum": 0, "default": 0}, "the page, from 0"),
+        },
+        ("infobip", "/omni/1/reports", "GET"): {
+            "bulkId": (text, "only this bulk's reports"),
+            "messageId": (text, "only this message's report"),
+            "channel": (text, "only reports of this channel (VIBER, SMS)"),
+            "limit": infobip_limit,
+        },
+        ("infobip", "/omni/1/logs", "GET"): {
+            "from": (many, "only these senders"),
+            "to": (many, "only these destinations"),
+            "bulkId": (many, "only these bulks"),
+            "messageId": (many, "only these messages"),
+            "generalStatus": ({"enum": list(GENERAL_STATUSES)}, "only logs in this status group"),
+            "channel": (text, "only logs of this channel (VIBER, SMS)"),
+            "sentSince": (date[0], "only messages sent at or after this time: " + date[1]),
+            "sentUntil": (date[0], "only messages sent at or before this time: " + date[1]),
+            "mcc": (text, "only this mobile country code (the first part of mccMnc)"),
+            "mnc": (text, "only this mobile network code (the second part of mccMnc)"),
+            "limit": infobip_limit,
+        },
+    }
+
+
 _CATCH_ALL = re.compile(r"\{[^}]*:")  # regex path parameters ({rest:.*}) are fallbacks, not operations
 
 
@@ -132,6 +203,7 @@ def _summary(handler: Any) -> str:
 
 def build(app: web.Application, registry: SchemaRegistry) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
+    query_params = _query_params()
     for provider, method, path, summary in operations(app):  # type: ignore[misc]
         slug = re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_") + ("_index" if path.endswith("/") else "")
         op: dict[str, Any] = {"tags": [provider], "summary": summary or f"{method} {path}",
@@ -149,13 +221,16 @@ def build(app: web.Application, registry: SchemaRegistry) -> dict[str, Any]:
         elif schema:
             op["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{component_name(schema)}"}}}}
+        params += [{"name": name, "in": "query", "required": False, "description": description, "schema": schema_}
+                   for name, (schema_, description) in query_params.get((provider, path, method), {}).items()]
         if params:
             op["parameters"] = params
         paths.setdefault(path, {})[method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": "viber-mock-server", "version": __version__,
-                 "description": "Mock of the eSMS, Infobip OMNI and NXCLOUD Viber APIs, and its control API."},
+                 "description": "Mock of the eSMS, Infobip OMNI and NXCLOUD Viber APIs, and its control API. "
+                                "Query parameters an operation does not list are ignored."},
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "tags": [{"name": "control"}, {"name": "esms"}, {"name": "infobip"}, {"name": "nxcloud"}, {"name": "mock"}],
         "paths": dict(sorted(paths.items())),

@@ -667,3 +667,27 @@ def test_a_status_can_be_forced_on_the_sms_step_right_after_viber_failed(inbox: 
     expect(view.get_by_test_id("timeline").locator("li .tag")).to_have_text(
         ["on viber", "on viber", "on sms", "on sms"])
     expect(page.locator("#notice")).to_contain_text("Status forced to delivered")
+
+
+def test_past_the_load_limit_the_page_says_it_shows_only_the_newest(inbox: Inbox, expect):
+    # The page loads the newest 10 000 messages (LOAD_LIMIT, the control API's largest page); its filters and By
+    # status counts see only those. The list's status line said "(newest 10000 of 10003 loaded)", not that the
+    # filters and counts stop there too (README, "The inbox").
+    page = inbox.page
+    phones = [f"09{n:08d}" for n in range(10_003)]
+    status, _ = inbox.server.call("POST", "/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", {"balance": 10 ** 9})
+    assert status == 200
+    # 50 phones a request: each message keeps its whole request (raw_request), and 10 000 copies of a 2 000-phone
+    # body made a 266 MB page load.
+    for start in range(0, len(phones), 50):
+        status, out = inbox.server.call("POST", ESMS_SEND, {
+            "ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET", "Brandname": "MOCKBRAND", "SmsType": "23",
+            "Phones": phones[start:start + 50], "Content": "bulk"})
+        assert status == 200 and out["CodeResult"] == "100", out
+    inbox.open()
+    expect(page.locator("#list-status")).to_have_text(
+        "10000 of 10000 messages: only the newest 10000 of 10003 are loaded; the filters and counts cover these",
+        timeout=30_000)
+    expect(page.locator('#counts button[data-status=""] .count')).to_have_text("10000")
+    expect(inbox.item("0900010002")).to_have_count(1)  # the newest
+    expect(inbox.item("0900000000")).to_have_count(0)  # among the three oldest, not loaded

@@ -540,7 +540,11 @@ function renderList(filters) {
   const count = state.messages.size;
   els.empty.hidden = count > 0;
   let status = count === 0 ? 'No messages' : `${visible.length} of ${count} message${count === 1 ? '' : 's'}`;
-  if (state.total > count) status += ` (newest ${count} of ${state.total} loaded)`;
+  // The page loads at most LOAD_LIMIT messages (README, "The inbox"): say so, or the filters and the By status counts,
+  // which see only those, pass for the whole store.
+  if (state.total > count) {
+    status += `: only the newest ${count} of ${state.total} are loaded; the filters and counts cover these`;
+  }
   if (els.listStatus.textContent !== status) els.listStatus.textContent = status;
 }
 

@@ -156,7 +156,7 @@ class Core:
             if change is None:
                 change = changes[message.created_at, decision.source] = StatusChange(
                     Status.ACCEPTED, message.created_at, detail=decision.source)
-            message.history.append(change)
+            message.history += (change,)
             message.meta.setdefault("outcome", decision.outcome)
             add(message)
             if put is not None:
@@ -215,7 +215,7 @@ class Core:
         for message in messages:
             changing(message, status)  # its counts, and its eviction order (final messages go first)
             message.status = status
-            message.history.append(change)
+            message.history += (change,)
             if put is not None:
                 put(message)
             data = None

@@ -49,18 +49,16 @@ class Account:
 class Delivery:
     """One destination of one send, walking the scenario flow."""
 
-    message: Message
-    account: str  # username
-    bulk_id: str
-    message_id: str
-    to: str  # phoneNumber as sent
+    message: Message  # its account (username), bulkId (batch_id), messageId (provider_id) and `to` are the message's
     flow: list[FlowStep]
     data: dict[str, Mapping[str, Any]]  # channel -> its data object in the request
     notify_url: str | None  # None: no push (no notifyUrl, or notify:false)
     intermediate: bool  # intermediateReport: push a report per failed step
     callback_data: str | None
     mcc_mnc: str
-    attempts: list[Attempt] = field(default_factory=list)
+    # A tuple, replaced when a step begins: a list grown by append was 88 bytes, a one-step tuple is 48 (memory per
+    # message, bench/run.py --scenarios memory).
+    attempts: tuple[Attempt, ...] = ()
     token: int = 0  # bumped on failover: jobs scheduled for an earlier step see it and do nothing
     locked: bool = False  # rejected at submit: no failover (product.md §9)
     final: bool = False  # the final report is known (built from the last attempt when read: memory per message)
@@ -72,6 +70,23 @@ class Delivery:
     @property
     def current(self) -> Attempt:
         return self.attempts[-1]
+
+    # The message's own fields under Infobip's names: copies on the walk were 32 bytes of every message.
+    @property
+    def account(self) -> str:
+        return self.message.account
+
+    @property
+    def bulk_id(self) -> str:
+        return self.message.batch_id or ""
+
+    @property
+    def message_id(self) -> str:
+        return self.message.provider_id
+
+    @property
+    def to(self) -> str:
+        return self.message.phone
 
 
 NO_DATA: dict[str, Mapping[str, Any]] = {}  # a finished walk's channel data (_finish); shared, never changed
@@ -320,8 +335,7 @@ class InfobipBackend:
                 raw_request=body if raw_request is None else raw_request,
             )
             delivery = Delivery(
-                message=message, account=account.username, bulk_id=bulk_id, message_id=message_id, to=phone,
-                flow=flow, data=data, notify_url=notify_url,
+                message=message, flow=flow, data=data, notify_url=notify_url,
                 intermediate=bool(body.get("intermediateReport", False)), callback_data=body.get("callbackData"),
                 mcc_mnc=codec.mcc_mnc_for(message.phone_intl) or self._random_network(), source=alone,
             )
@@ -336,7 +350,7 @@ class InfobipBackend:
                 reasons.append(f"destinations[{i}] {phone}: {decision.source}: {decision.outcome} -> {status.name}")
                 delivery.locked = True
                 delivery.rejection = status
-                delivery.attempts.append(self._attempt(delivery, first, decision, now))
+                delivery.attempts += (self._attempt(delivery, first, decision, now),)
                 core.transition(message, Status.REJECTED, at=now, channel=_neutral(channel), detail=decision.source)
                 self._save(delivery)
                 messages.append(codec.send_message(dest["to"], status, message_id))
@@ -363,7 +377,7 @@ class InfobipBackend:
         if decision is None:
             decision = step_decision(core.decide(NAME, _neutral(channel), message.phone), channel)
         attempt = self._attempt(delivery, index, decision, at)
-        delivery.attempts.append(attempt)
+        delivery.attempts += (attempt,)
         message.channel = _neutral(channel)
         content = codec.neutral_content(channel, attempt.data)
         if content != message.content:  # the first step keeps the dict its request's destinations share
@@ -729,20 +743,19 @@ def _attempt_record(a: Attempt) -> dict[str, Any]:
 
 
 def _delivery_record(d: Delivery) -> dict[str, Any]:
-    return {"message": d.message.id, "account": d.account, "bulk_id": d.bulk_id, "message_id": d.message_id,
-            "to": d.to, "flow": [s.to_json() for s in d.flow], "data": d.data, "notify_url": d.notify_url,
+    return {"message": d.message.id, "flow": [s.to_json() for s in d.flow], "data": d.data, "notify_url": d.notify_url,
             "intermediate": d.intermediate, "callback_data": d.callback_data, "mcc_mnc": d.mcc_mnc,
             "attempts": [_attempt_record(a) for a in d.attempts], "token": d.token, "locked": d.locked,
             "final": d.final, "rejection": d.rejection.name if d.rejection else None, "source": d.source}
 
 
 def _delivery_from(rec: dict[str, Any], message: Message) -> Delivery:
-    attempts = [Attempt(index=a["index"], channel=a["channel"], sender=a["sender"], data=a["data"],
-                        validity=a["validity"], decision=Decision(*a["decision"]), started_at=a["started_at"],
-                        sent_at=a["sent_at"], done_at=a["done_at"], status=Status(a["status"]) if a["status"] else None)
-                for a in rec["attempts"]]
-    return Delivery(message=message, account=rec["account"], bulk_id=rec["bulk_id"], message_id=rec["message_id"],
-                    to=rec["to"], flow=flow_from(rec["flow"]), data=rec["data"], notify_url=rec["notify_url"],
+    attempts = tuple(Attempt(index=a["index"], channel=a["channel"], sender=a["sender"], data=a["data"],
+                             validity=a["validity"], decision=Decision(*a["decision"]), started_at=a["started_at"],
+                             sent_at=a["sent_at"], done_at=a["done_at"],
+                             status=Status(a["status"]) if a["status"] else None)
+                     for a in rec["attempts"])
+    return Delivery(message=message, flow=flow_from(rec["flow"]), data=rec["data"], notify_url=rec["notify_url"],
                     intermediate=rec["intermediate"], callback_data=rec["callback_data"], mcc_mnc=rec["mcc_mnc"],
                     attempts=attempts, token=rec["token"], locked=rec["locked"],
                     final=bool(rec["final"]),  # a report dict in rows written before it became a flag

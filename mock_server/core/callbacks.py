@@ -24,6 +24,7 @@ from .events import CALLBACK_ATTEMPTED, EventBus
 from .http_client import HttpClient, ProtocolError
 from .jsontext import dumps
 from .lifecycle import Scheduler
+from .masking import mask_url
 from .models import CallbackAttempt, Message
 
 log = logging.getLogger(__name__)
@@ -280,9 +281,12 @@ class CallbackDispatcher:
             headers.update(signer(request, body or b""))
         if request.json_body is not None and "Content-Type" not in headers:
             headers["Content-Type"] = "application/json"
+        # The record shows the URL with its password masked (it is sent as Basic auth, not shown): the log is served,
+        # pushed as events and written to the durable store. `source` keeps the real one for the re-send.
+        shown = mask_url(url)
         record = CallbackAttempt(
             message_id=request.message_id,
-            url=url,
+            url=shown,
             method=request.method,
             attempt=attempt,
             at=self.clock.now(),
@@ -293,7 +297,7 @@ class CallbackDispatcher:
         )
         retryable = False
         if not self._host_allowed(url):
-            record.error = f"host not allowed: {url!r} names no host in [callbacks] allow_hosts"
+            record.error = f"host not allowed: {shown!r} names no host in [callbacks] allow_hosts"
         elif self._client is None:
             record.error = "dispatcher not running"
         else:
@@ -308,7 +312,8 @@ class CallbackDispatcher:
                     record.error = f"timeout after {self.timeout:g} s"
                     retryable = True
                 except (OSError, ProtocolError, ValueError) as exc:
-                    record.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    # A bad URL's error may quote it (http_client: "no host in 'http://user:pass@/cb'").
+                    record.error = f"{type(exc).__name__}: {mask_url(str(exc))}" if str(exc) else type(exc).__name__
                     # A ValueError alone is a URL or header that cannot be sent (a port out of range, no host, a name
                     # no resolver takes): it fails the same way every time, none of the tries product.md §4 retries
                     # ("connection errors, timeouts, 5xx and 429"). A TLS certificate error is both OSError and

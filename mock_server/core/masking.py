@@ -1,0 +1,59 @@
+"""What the mock shows or logs of a secret: the one mask token, and the password of a URL's userinfo masked.
+
+A callback URL may carry credentials (`http://user:pass@host/cb`); the callback client sends them as Basic auth
+(http_client.Target), so the request keeps the real URL and only what is shown or logged is masked.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MASK = "***"
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+# Where the authority ends. For a value that is one URL: where urllib.parse.urlsplit (so the callback client) ends it,
+# at the first / ? or #, so the password masked is the one sent. Within other text (an error naming a URL, a body
+# that is not JSON) also at a space, a quote or an angle bracket, which no URL has unencoded.
+_AUTHORITY_END = re.compile(r"[/?#]")
+_AUTHORITY_END_IN_TEXT = re.compile(r"[/?#\s\"<>]")
+
+
+def mask_url(text: str) -> str:
+    """`text` with the password of every URL's userinfo masked: `http://user:***@host/cb`. Split as urlsplit splits
+    it: the userinfo ends at the authority's last @, the username at the userinfo's first : (RFC 3986 §3.2.1)."""
+    if "@" not in text or "://" not in text:  # nearly every value: no search
+        return text
+    out: list[str] = []
+    done = 0
+    lead = len(text) - len(text.lstrip())  # urlsplit strips leading blanks: a value that is one URL starts there
+    for m in _SCHEME.finditer(text):
+        start = m.end()
+        if start < done:  # inside the authority already masked
+            continue
+        end_of = _AUTHORITY_END if m.start() == lead else _AUTHORITY_END_IN_TEXT
+        found = end_of.search(text, start)
+        end = found.start() if found else len(text)
+        at = text.rfind("@", start, end)
+        colon = text.find(":", start, at) if at >= 0 else -1
+        if colon < 0 or colon + 1 == at:  # no userinfo, a username alone, or an empty password: nothing to hide
+            continue
+        out += (text[done:colon + 1], MASK)
+        done = at
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
+
+
+def mask_urls_in(value: Any) -> Any:
+    """A JSON value with every string's URL passwords masked (a new value where one changed; the same one if not)."""
+    if isinstance(value, str):
+        return mask_url(value)
+    if isinstance(value, dict):
+        masked = {k: mask_urls_in(v) for k, v in value.items()}
+        return value if all(masked[k] is value[k] for k in value) else masked
+    if isinstance(value, list):
+        items = [mask_urls_in(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value)) else items
+    return value

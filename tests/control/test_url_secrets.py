@@ -1,0 +1,133 @@
+"""No secret in what the mock shows: a callback URL's password (http://user:pass@host/cb) is masked wherever the URL
+is shown or logged, and the callback is still sent with the real credentials (Basic auth from the URL)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from mock_server import testing
+
+SECRET = "s3cret"
+BASIC = "Basic " + base64.b64encode(f"user:{SECRET}".encode()).decode()
+ESMS = "/MainService.svc/json/Send_Multiple_Sms_OTT/"
+
+
+def with_password(url: str) -> str:
+    """http://127.0.0.1:port -> http://user:s3cret@127.0.0.1:port"""
+    return url.replace("http://", f"http://user:{SECRET}@", 1)
+
+
+def shown(url: str) -> str:
+    """The same URL as the mock shows it."""
+    return url.replace("http://", "http://user:***@", 1)
+
+
+async def esms_send(client: Any, callback_url: str, phone: str = "0901255500") -> str:
+    resp = await client.post(ESMS, json={"ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET",
+                                         "Brandname": "MOCKBRAND", "SmsType": "23", "Content": "Hi",
+                                         "Phones": [phone], "CallbackUrl": callback_url})
+    body = await resp.json(content_type=None)
+    assert body["CodeResult"] == "100", body
+    return body["SMSID"]
+
+
+async def text_of(client: Any, path: str) -> str:
+    resp = await client.get(path)
+    assert resp.status == 200
+    return await resp.text()
+
+
+class Events:
+    """GET /_mock/events of the given types, read as they come."""
+
+    def __init__(self, client: Any, types: str) -> None:
+        self.client, self.types, self.items = client, types, []
+
+    async def __aenter__(self) -> "Events":
+        self._resp = await self.client.get("/_mock/events", params={"types": self.types})
+        assert (await self._resp.content.readline()).startswith(b": connected")
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self._resp.close()
+
+    async def read(self, count: int) -> list[str]:
+        while len(self.items) < count:
+            line = await self._resp.content.readline()
+            if line.startswith(b"data: "):
+                self.items.append(line[6:].decode())
+        return self.items[:count]
+
+
+# --- the callback attempt log ----------------------------------------------------------------------------------------
+
+
+async def test_attempt_log_and_its_event_mask_the_url_password_and_the_receiver_gets_it(
+        mock_client, callback_receiver, advance, callback_attempts):
+    url = with_password(callback_receiver.url) + "/cb"
+    async with Events(mock_client, "callback.attempted") as events:
+        smsid = await esms_send(mock_client, url)
+        await advance(1)
+        (hit,) = await callback_receiver.wait_for(1)
+        (event,) = await events.read(1)
+    assert hit.headers["Authorization"] == BASIC and hit.path == "/cb"
+    (attempt,) = await callback_attempts(1)
+    assert attempt["url"].startswith(shown(callback_receiver.url) + f"/cb?SMSID={smsid}&")
+    assert json.loads(event)["url"] == attempt["url"]
+    assert SECRET not in await text_of(mock_client, "/_mock/callbacks") and SECRET not in event
+    # The inbox's re-send still sends the real credentials.
+    resp = await mock_client.post(f"/_mock/callbacks/{attempt['id']}/replay")
+    assert resp.status == 202
+    _, again = await callback_receiver.wait_for(2)
+    assert again.headers["Authorization"] == BASIC
+
+
+ONLY_EXAMPLE_COM = testing.test_settings()
+ONLY_EXAMPLE_COM = replace(ONLY_EXAMPLE_COM, callbacks=replace(ONLY_EXAMPLE_COM.callbacks, allow_hosts=["example.com"]))
+
+
+@pytest.mark.parametrize("mock_settings", [ONLY_EXAMPLE_COM])
+async def test_a_refused_host_is_named_without_its_password(mock_client, advance, callback_attempts):
+    await esms_send(mock_client, f"http://user:{SECRET}@127.0.0.1:9/cb")
+    await advance(1)
+    (attempt,) = await callback_attempts(1)
+    query = attempt["url"].split("?", 1)[1]
+    assert attempt["url"] == "http://user:***@127.0.0.1:9/cb?" + query
+    assert attempt["error"] == (f"host not allowed: 'http://user:***@127.0.0.1:9/cb?{query}' names no host in "
+                                "[callbacks] allow_hosts; gave up after 1 attempt(s)")
+
+
+async def test_an_unsendable_url_is_quoted_without_its_password(mock_client, advance, callback_attempts):
+    # http_client's "no host in <url>" quotes the URL it could not send to: the attempt's error shows it masked.
+    await esms_send(mock_client, f"http://user:{SECRET}@/cb")
+    await advance(1)
+    (attempt,) = await callback_attempts(1)
+    query = attempt["url"].split("?", 1)[1]
+    assert attempt["url"] == "http://user:***@/cb?" + query
+    assert attempt["error"] == f"ValueError: no host in 'http://user:***@/cb?{query}'; gave up after 1 attempt(s)"
+
+
+@pytest.mark.parametrize("url, masked", [
+    ("http://user:s3cret@h:9/cb", "http://user:***@h:9/cb"),
+    ("http://user:p@ss@h/cb?a=b@c", "http://user:***@h/cb?a=b@c"),  # the userinfo ends at the authority's last @
+    ("http://a@b:pw@h/", "http://a@b:***@h/"),  # the username at the userinfo's first :
+    ("http://token@h/cb", "http://token@h/cb"),  # no password
+    ("http://user:@h/cb", "http://user:@h/cb"),  # an empty one: nothing to hide
+    ("http://h:80/x@y:z", "http://h:80/x@y:z"),  # an @ in the path is no userinfo
+    ("CallbackUrl 'ftp://u:pw@h' is not an http(s) URL", "CallbackUrl 'ftp://u:***@h' is not an http(s) URL"),
+])
+def test_the_password_masked_is_the_one_sent(url, masked):
+    from urllib.parse import urlsplit
+
+    from mock_server.core.masking import mask_url
+
+    assert mask_url(url) == masked
+    if url.startswith("http"):
+        sent, kept = urlsplit(url), urlsplit(masked)
+        assert (kept.username, kept.hostname, kept.path) == (sent.username, sent.hostname, sent.path)
+        assert kept.password == ("***" if sent.password else sent.password)

@@ -13,6 +13,7 @@ from .callbacks import CallbackDispatcher
 from .clock import Clock, make_clock
 from .events import MESSAGE_CREATED, MESSAGE_UPDATED, MESSAGES_CLEARED, RESET, EventBus
 from .lifecycle import Scheduler, Step, plan_for
+from .masking import mask_urls_in
 from .persist import NullPersist, SqlitePersist, make_persist
 from .models import STATUS_BY_VALUE, Message, Status, StatusChange
 from .phones import international
@@ -234,7 +235,7 @@ class Core:
                     # channel and content) goes into the event, not yet read by any stream (they run after this loop):
                     # the inbox showed the message as before it, unlike GET /_mock/messages/{id}. Published first all
                     # the same, so a change the hook makes itself comes after this one on the stream.
-                    data["meta"], data["channel"] = message.meta, message.channel
+                    data["meta"], data["channel"] = mask_urls_in(message.meta), message.channel  # as to_json shows
                     data["content"] = message.shown_content(data["raw_request"])
 
     FORCEABLE = (Status.DELIVERED, Status.SEEN, Status.UNDELIVERABLE, Status.EXPIRED)

@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any, Callable
 
 from .clock import iso_utc
+from .masking import mask_urls_in
 
 
 class Status(str, Enum):
@@ -141,6 +142,15 @@ class Derived:
         self.of = of
 
 
+def shown(raw_request: Any) -> Any:
+    """The request body as the inbox shows it: a callback URL's password masked (CallbackUrl, notifyUrl), as eSMS's
+    SecretKey is masked before it is kept. Kept as received, since the body is the journal's bytes too."""
+    value = plain(raw_request)
+    if isinstance(raw_request, bytes) and b"@" not in raw_request:
+        return value
+    return mask_urls_in(value)
+
+
 @dataclass(slots=True)
 class Message:
     id: str  # "m_" + hex, ours
@@ -171,7 +181,7 @@ class Message:
         return content
 
     def to_json(self) -> dict[str, Any]:
-        body = plain(self.raw_request)
+        body = shown(self.raw_request)  # content derived from it too (Derived): shown as the body is
         return {
             "id": self.id,
             "provider": self.provider,
@@ -185,7 +195,8 @@ class Message:
             "history": [h.to_json() for h in self.history],
             "callbacks": [c.to_json() for c in self.callbacks],
             "batch_id": self.batch_id,
-            "meta": self.meta,
+            # The callback URL in meta is the one sent to (with its credentials); shown, its password is masked.
+            "meta": mask_urls_in(self.meta),
             "raw_request": body,
         }
 

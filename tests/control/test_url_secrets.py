@@ -131,3 +131,51 @@ def test_the_password_masked_is_the_one_sent(url, masked):
         sent, kept = urlsplit(url), urlsplit(masked)
         assert (kept.username, kept.hostname, kept.path) == (sent.username, sent.hostname, sent.path)
         assert kept.password == ("***" if sent.password else sent.password)
+
+
+# --- messages: the inbox, GET /_mock/messages, message events ------------------------------------------------------
+
+
+async def test_esms_message_shows_its_callback_url_masked_and_the_callback_carries_it(
+        mock_client, callback_receiver, advance):
+    url = with_password(callback_receiver.url) + "/cb"
+    async with Events(mock_client, "message.created,message.updated") as events:
+        await esms_send(mock_client, url)
+        await advance(1)
+        seen = await events.read(3)  # created, sent, delivered
+    (hit,) = await callback_receiver.wait_for(1)
+    assert hit.headers["Authorization"] == BASIC
+    message = json.loads(await text_of(mock_client, "/_mock/messages/latest"))
+    assert message["meta"]["callback_url"] == shown(callback_receiver.url) + "/cb"
+    assert message["raw_request"]["CallbackUrl"] == shown(callback_receiver.url) + "/cb"
+    assert message["raw_request"]["SecretKey"] == "***"
+    assert json.loads(seen[0])["meta"]["callback_url"] == shown(callback_receiver.url) + "/cb"
+    for text in (*seen, await text_of(mock_client, "/_mock/messages")):
+        assert SECRET not in text
+
+
+async def test_a_skipped_callback_names_its_url_masked(mock_client, advance):
+    await esms_send(mock_client, f"ftp://user:{SECRET}@files.example/cb")
+    await advance(1)
+    message = json.loads(await text_of(mock_client, "/_mock/messages/latest"))
+    assert message["meta"]["callback_skipped"] == "CallbackUrl 'ftp://user:***@files.example/cb' is not an http(s) URL"
+    assert message["meta"]["callback_url"] == "ftp://user:***@files.example/cb"
+
+
+INFOBIP_AUTH = {"Authorization": "Basic " + base64.b64encode(b"Aladdin:open sesame").decode()}
+
+
+async def test_infobip_message_shows_its_notify_url_masked_and_the_report_carries_it(
+        mock_client, callback_receiver, advance):
+    url = with_password(callback_receiver.url) + "/dlr"
+    resp = await mock_client.post("/omni/1/advanced", headers=INFOBIP_AUTH, json={
+        "scenarioKey": "CC9F01A5DC7BEE2C2B829D203482A654", "destinations": [{"to": {"phoneNumber": "41793055500"}}],
+        "viber": {"text": "Hi"}, "notifyUrl": url})
+    assert resp.status == 200, await resp.text()
+    await advance(5)
+    (hit,) = await callback_receiver.wait_for(1)
+    assert hit.headers["Authorization"] == BASIC and hit.path == "/dlr"
+    message = json.loads(await text_of(mock_client, "/_mock/messages/latest"))
+    assert message["meta"]["notify_url"] == shown(callback_receiver.url) + "/dlr"
+    assert message["raw_request"]["notifyUrl"] == shown(callback_receiver.url) + "/dlr"
+    assert SECRET not in await text_of(mock_client, "/_mock/messages")

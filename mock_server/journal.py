@@ -2,7 +2,7 @@
 
 A root middleware, so it sees the final answer of every sub-app, the faults included. Secrets are masked where they
 are written (Authorization and Cookie headers, SecretKey / password / secret fields in bodies and queries, the secret
-path segment of eSMS's GetBalance and GetListBrandname). The control API and the UI are not journaled: the journal
+path segment of eSMS's GetBalance and GetListBrandname, the password of a URL's userinfo in a CallbackUrl or notifyUrl). The control API and the UI are not journaled: the journal
 is about what your service sent to the providers.
 """
 
@@ -22,10 +22,10 @@ from urllib.parse import parse_qsl, urlencode
 from aiohttp import web
 
 from .core.clock import iso_utc
+from .core.masking import MASK, mask_url
 
 BODY_LIMIT = 64 * 1024  # bytes of each body kept in the journal
 PACK_OVER = 4096  # answers longer than this are kept zlib-compressed (level 1: ~50 us for 20 KB)
-MASK = "***"
 _SECRET_KEYS = re.compile(r"secret|password|passwd|access_?secret", re.IGNORECASE)
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie"}
 # eSMS puts the secret in the path: GetBalance/{ApiKey}/{SecretKey}, GetListBrandname/{ApiKey}/{SecretKey}.
@@ -132,7 +132,13 @@ def mask_json(value: Any) -> Any:
         return {k: (MASK if _SECRET_KEYS.search(k) else mask_json(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [mask_json(v) for v in value]
+    if isinstance(value, str):
+        return mask_url(value)  # a CallbackUrl / notifyUrl with user:password@
     return value
+
+
+def _mask_pair(key: str, value: str) -> tuple[str, str]:
+    return key, MASK if _SECRET_KEYS.search(key) else mask_url(value)
 
 
 # A secret member in JSON text that could not be parsed (cut at BODY_LIMIT, or malformed): "SecretKey": "..." or a
@@ -151,19 +157,19 @@ def mask_body(raw: bytes) -> str | None:
     except (ValueError, RecursionError):
         pass
     if text.lstrip("\ufeff \t\r\n").startswith(("{", "[")):  # a BOM too: eSMS reads the JSON after one
-        return _SECRET_MEMBER.sub(lambda m: m.group(1) + '"***"', text)
+        return mask_url(_SECRET_MEMBER.sub(lambda m: m.group(1) + '"***"', text))
     if "=" in text and "&" in text or text.count("=") == 1:
         pairs = parse_qsl(text, keep_blank_values=True)
         if pairs:
-            return urlencode([(k, MASK if _SECRET_KEYS.search(k) else v) for k, v in pairs], safe="*")
-    return text
+            return urlencode([_mask_pair(k, v) for k, v in pairs], safe="*")
+    return mask_url(text)
 
 
 def mask_path(path: str, query: str) -> str:
     path = _SECRET_PATH.sub(lambda m: m.group(1) + MASK, path)
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        path += "?" + urlencode([(k, MASK if _SECRET_KEYS.search(k) else v) for k, v in pairs], safe=":/{}*")
+        path += "?" + urlencode([_mask_pair(k, v) for k, v in pairs], safe=":/{}*")
     return path
 
 

@@ -179,3 +179,38 @@ async def test_infobip_message_shows_its_notify_url_masked_and_the_report_carrie
     assert message["meta"]["notify_url"] == shown(callback_receiver.url) + "/dlr"
     assert message["raw_request"]["notifyUrl"] == shown(callback_receiver.url) + "/dlr"
     assert SECRET not in await text_of(mock_client, "/_mock/messages")
+
+
+# --- the request journal (GET /_mock/requests, request.recorded events), where SecretKey is masked -----------------
+
+
+async def journal(client: Any) -> list[dict[str, Any]]:
+    return (await (await client.get("/_mock/requests")).json())["items"]
+
+
+async def test_journal_masks_a_callback_url_password_in_a_json_body(mock_client):
+    async with Events(mock_client, "request.recorded") as events:
+        await esms_send(mock_client, f"http://user:{SECRET}@127.0.0.1:9/cb")
+        (event,) = await events.read(1)
+    (entry,) = await journal(mock_client)
+    body = json.loads(entry["body"])
+    assert (body["CallbackUrl"], body["SecretKey"]) == ("http://user:***@127.0.0.1:9/cb", "***")
+    assert json.loads(event)["body"] == entry["body"]
+    assert SECRET not in await text_of(mock_client, "/_mock/requests")
+
+
+async def test_journal_masks_a_callback_url_password_in_a_query_and_in_unparsed_json(mock_client):
+    resp = await mock_client.get(
+        "/MainService.svc/json/SendMultipleMessage_V4_get?SmsType=23&Phone=0961255500&Content=Hi"
+        "&ApiKey=ESMS_SANDBOX_KEY&SecretKey=ESMS_SANDBOX_SECRET&Brandname=MOCKBRAND"
+        f"&CallbackUrl=http://user:{SECRET}%40127.0.0.1:9/get-cb")
+    assert (await resp.json(content_type=None))["CodeResult"] == "100"
+    truncated = ('{"ApiKey":"ESMS_SANDBOX_KEY","SecretKey":"ESMS_SANDBOX_SECRET",'
+                 f'"CallbackUrl":"http://user:{SECRET}@127.0.0.1:9/cb","Phones":[')
+    await mock_client.post(ESMS, data=truncated, headers={"Content-Type": "application/json"})
+    bad_json, get = await journal(mock_client)
+    assert get["path"] == ("/MainService.svc/json/SendMultipleMessage_V4_get?SmsType=23&Phone=0961255500&Content=Hi"
+                           "&ApiKey=ESMS_SANDBOX_KEY&SecretKey=***&Brandname=MOCKBRAND"
+                           "&CallbackUrl=http://user:***%40127.0.0.1:9/get-cb")
+    assert bad_json["body"] == ('{"ApiKey":"ESMS_SANDBOX_KEY","SecretKey":"***",'
+                                '"CallbackUrl":"http://user:***@127.0.0.1:9/cb","Phones":[')

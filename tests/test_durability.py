@@ -385,3 +385,34 @@ async def test_a_cap_lowered_at_restart_forgets_what_the_evicted_messages_owed(t
         await stop(proc)
         listener.close()
 
+
+
+async def test_a_webhook_password_survives_a_restart_and_is_shown_masked(tmp_path: Path):
+    # GET /_mock/accounts shows a webhook with its password masked; the durable store keeps the real one, or receipts
+    # after a restart would go out with "***" as the password.
+    db = tmp_path / "mock.db"
+    listener = CallbackListener()
+    hook = listener.url.replace("http://", "http://user:s3cret@") + "/dr"
+    proc, server = await start(db)
+    try:
+        await asyncio.to_thread(server.call, "POST", "/_mock/nxcloud/apps/TexxxP6/webhooks", {"dr_webhook": hook})
+    finally:
+        await stop(proc)
+    proc, server = await start(db)
+    try:
+        accounts = (await asyncio.to_thread(server.call, "GET", "/_mock/accounts"))["nxcloud"]
+        app = next(a for acc in accounts for a in acc["apps"] if a["appkey"] == "TexxxP6")
+        assert app["dr_webhook"] == listener.url.replace("http://", "http://user:***@") + "/dr"
+        body = json.dumps({"appkey": "TexxxP6", "phone": "79100055500", "functionType": "text",
+                           "messageData": {"rateType": "Transactional", "text": "after"}}).encode()
+        import urllib.request
+
+        req = urllib.request.Request(server.url + "/api/viber/mt", data=body,
+                                     headers=sign_headers("fme2na3kdi3ki", "abciiiko2k3", body))
+        await asyncio.to_thread(urllib.request.urlopen, req, timeout=10)
+        await asyncio.to_thread(server.advance, 0.2)
+        (receipt,) = await asyncio.to_thread(listener.wait_for, 1)
+        assert receipt.headers["Authorization"] == "Basic " + base64.b64encode(b"user:s3cret").decode()
+    finally:
+        await stop(proc)
+        listener.close()

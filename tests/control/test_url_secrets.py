@@ -214,3 +214,43 @@ async def test_journal_masks_a_callback_url_password_in_a_query_and_in_unparsed_
                            "&CallbackUrl=http://user:***%40127.0.0.1:9/get-cb")
     assert bad_json["body"] == ('{"ApiKey":"ESMS_SANDBOX_KEY","SecretKey":"***",'
                                 '"CallbackUrl":"http://user:***@127.0.0.1:9/cb","Phones":[')
+
+
+# --- NXCLOUD app webhooks: GET /_mock/accounts and the control answers ------------------------------------------------
+
+NX_KEY, NX_SECRET, NX_APP = "fme2na3kdi3ki", "abciiiko2k3", "TexxxP6"
+
+
+async def test_nxcloud_webhooks_shown_masked_and_receipts_and_replies_carry_the_password(
+        mock_client, callback_receiver, advance, callback_attempts):
+    from mock_server.providers.nxcloud.signing import sign_headers
+
+    base = with_password(callback_receiver.url)
+    resp = await mock_client.post(f"/_mock/nxcloud/apps/{NX_APP}/webhooks",
+                                  json={"dr_webhook": base + "/dr", "message_webhook": base + "/mo"})
+    assert resp.status == 200
+    app = await resp.json()
+    assert (app["dr_webhook"], app["message_webhook"]) == (shown(callback_receiver.url) + "/dr",
+                                                           shown(callback_receiver.url) + "/mo")
+    accounts = (await (await mock_client.get("/_mock/accounts")).json())["nxcloud"]
+    listed = next(a for acc in accounts for a in acc["apps"] if a["appkey"] == NX_APP)
+    assert (listed["dr_webhook"], listed["message_webhook"]) == (app["dr_webhook"], app["message_webhook"])
+    resp = await mock_client.post(f"/_mock/accounts/nxcloud/{NX_KEY}/balance", json={"add": 1})
+    assert SECRET not in await resp.text()
+
+    raw = json.dumps({"appkey": NX_APP, "phone": "79100055500", "functionType": "text",
+                      "messageData": {"rateType": "Transactional", "text": "Hi"}}).encode()
+    resp = await mock_client.post("/api/viber/mt", data=raw, headers=sign_headers(NX_KEY, NX_SECRET, raw))
+    assert (await resp.json())["code"] == 0
+    await advance(0.2)
+    (receipt,) = await callback_receiver.wait_for(1)
+    assert receipt.path == "/dr" and receipt.headers["Authorization"] == BASIC
+    resp = await mock_client.post("/_mock/nxcloud/replies", json={"appkey": NX_APP, "phone": "79100055500",
+                                                                   "text": "hi"})
+    assert resp.status == 201
+    assert (await resp.json())["webhook"] == shown(callback_receiver.url) + "/mo"
+    _, reply = await callback_receiver.wait_for(2)
+    assert reply.path == "/mo" and reply.headers["Authorization"] == BASIC
+    await callback_attempts(2)
+    for path in ("/_mock/accounts", "/_mock/callbacks", "/_mock/messages"):
+        assert SECRET not in await text_of(mock_client, path)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from ...core import Core, ProviderHooks
 from ...core.callbacks import CallbackRequest
 from ...core.clock import iso_utc
+from ...core.masking import mask_url
 from ...core.models import Message, StatusChange
 from ...core.phones import digits
 from ...httputil import dumps
@@ -48,8 +49,14 @@ class App:
     sign_callbacks: bool = False  # sign receipts and replies like requests (bizType 7, action dr / mo; spec §3.3)
 
     def to_json(self) -> dict[str, Any]:
-        return {"appkey": self.appkey, "dr_webhook": self.dr_webhook, "message_webhook": self.message_webhook,
-                "disabled": self.disabled, "quotation": self.quotation, "routes": self.routes,
+        """The app as the control API shows it: a webhook's password masked (it is sent as Basic auth, not shown)."""
+        return {"appkey": self.appkey, "dr_webhook": mask_url(self.dr_webhook),
+                "message_webhook": mask_url(self.message_webhook), "disabled": self.disabled,
+                "quotation": self.quotation, "routes": self.routes, "sign_callbacks": self.sign_callbacks}
+
+    def to_record(self) -> dict[str, Any]:
+        """What the durable store keeps: the webhooks as sent to."""
+        return {"dr_webhook": self.dr_webhook, "message_webhook": self.message_webhook,
                 "sign_callbacks": self.sign_callbacks}
 
 
@@ -237,7 +244,7 @@ class NxcloudBackend:
     def dump(self) -> dict[str, Any]:
         """Balances, app webhooks and flags, and the sessions."""
         return {
-            "accounts": {k: {"balance": str(a.balance), "apps": {ak: app.to_json() for ak, app in a.apps.items()}}
+            "accounts": {k: {"balance": str(a.balance), "apps": {ak: app.to_record() for ak, app in a.apps.items()}}
                          for k, a in self.accounts.items()},
             "sessions": [[s.appkey, s.phone, s.opened_at, s.ends_at, s.sent, s.consecutive]
                          for s in self.sessions.values()],

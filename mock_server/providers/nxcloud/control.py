@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from ...control.routes import ControlError, apply_balance, read_body
+from ...core.masking import mask_url
 from ...core.phones import digits
 from ...httputil import json_response
 from ...keys import core_key
@@ -86,7 +87,7 @@ async def add_reply(request: web.Request) -> web.Response:
     reply = codec.reply_body(replied_to.phone, appkey, replied_to.provider_id, message, core.clock.now())
     if app.message_webhook:
         backend.send_callback(account, app, kind="mo", url=app.message_webhook, body=reply, message_id=replied_to.id)
-    return json_response({"reply": reply, "webhook": app.message_webhook or None,
+    return json_response({"reply": reply, "webhook": mask_url(app.message_webhook) or None,
                           "session": session.to_json(core.clock.now())}, status=201)
 
 

@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 from jsonschema import Draft202012Validator
 
 from .fastcheck import Check, Unsupported, compile_check
+from .masking import mask_url
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
@@ -69,7 +70,9 @@ def _to_violation(error: ValidationError) -> Violation:
         return Violation(path, kind, f"{where} must be of type {expected}, got {_json_type(error.instance)}", field)
     if kind == "additionalProperties":
         return Violation(path, kind, f"{where}: {error.message}", field)
-    return Violation(path, kind, f"{where}: {error.message}", field)
+    # jsonschema quotes the value ("'http://user:pass@host/...' is too long"): it reaches X-Mock-Reason, Infobip's
+    # validationErrors and the journal, where a callback URL's password is masked.
+    return Violation(path, kind, f"{where}: {mask_url(error.message)}", field)
 
 
 def _json_type(value: Any) -> str:

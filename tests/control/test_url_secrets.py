@@ -254,3 +254,19 @@ async def test_nxcloud_webhooks_shown_masked_and_receipts_and_replies_carry_the_
     await callback_attempts(2)
     for path in ("/_mock/accounts", "/_mock/callbacks", "/_mock/messages"):
         assert SECRET not in await text_of(mock_client, path)
+
+
+# --- validation answers that quote the value ---------------------------------------------------------------------------
+
+
+async def test_a_refused_notify_url_is_quoted_without_its_password(mock_client):
+    # jsonschema's "'<value>' is too long" quotes the whole value: X-Mock-Reason and the journal's reason showed it.
+    path = "/" + "x" * 2048
+    resp = await mock_client.post("/omni/1/advanced", headers=INFOBIP_AUTH, json={
+        "scenarioKey": "CC9F01A5DC7BEE2C2B829D203482A654", "destinations": [{"to": {"phoneNumber": "41793055500"}}],
+        "viber": {"text": "Hi"}, "notifyUrl": f"http://user:{SECRET}@127.0.0.1:9{path}"})
+    assert resp.status == 400
+    expected = f"notifyUrl: 'http://user:***@127.0.0.1:9{path}' is too long"
+    assert resp.headers["X-Mock-Reason"] == expected[:1000]
+    (entry,) = await journal(mock_client)
+    assert entry["reason"] == expected[:1000]

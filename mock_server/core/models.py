@@ -201,14 +201,16 @@ class Message:
         }
 
     def to_record(self) -> dict[str, Any]:
-        """Everything, raw (float times), for the durable store."""
-        body = plain(self.raw_request)
+        """Everything, raw (float times), for the durable store; the request body as shown."""
+        body = shown(self.raw_request)
         return {
             "id": self.id, "provider": self.provider, "provider_id": self.provider_id, "account": self.account,
             "phone": self.phone, "phone_intl": self.phone_intl, "channel": self.channel,
             "content": self.shown_content(body), "created_at": self.created_at, "status": self.status.value,
             "history": [h.to_record() for h in self.history],
             "callbacks": [c.to_record() for c in self.callbacks],
+            # meta keeps the callback URL as sent to (a restart sends what is owed); the body is for the inbox only,
+            # kept as shown, as eSMS's SecretKey is masked before the body is kept at all.
             "batch_id": self.batch_id, "meta": self.meta, "raw_request": body,
         }
 

@@ -270,3 +270,25 @@ async def test_a_refused_notify_url_is_quoted_without_its_password(mock_client):
     assert resp.headers["X-Mock-Reason"] == expected[:1000]
     (entry,) = await journal(mock_client)
     assert entry["reason"] == expected[:1000]
+
+
+# --- the durable store ----------------------------------------------------------------------------------------------
+
+
+async def test_durable_store_keeps_the_request_body_masked_and_the_callback_url_it_sends_to(aiohttp_client, tmp_path):
+    import sqlite3
+
+    from mock_server.app import create_app
+    from mock_server.core.clock import ManualClock
+
+    db = tmp_path / "mock.db"
+    client = await aiohttp_client(create_app(testing.test_settings(store=f"sqlite:{db}"), clock=ManualClock()))
+    url = f"http://user:{SECRET}@127.0.0.1:9/cb"
+    await esms_send(client, url)  # answered once written (app.root_middleware)
+    with sqlite3.connect(db) as conn:
+        (record,) = [json.loads(r) for (r,) in conn.execute("SELECT record FROM messages")]
+    # SecretKey is masked before the body is kept; the URL's password beside it too. meta keeps the URL the callback
+    # goes to (after a restart as well).
+    assert (record["raw_request"]["SecretKey"], record["raw_request"]["CallbackUrl"]) == (
+        "***", "http://user:***@127.0.0.1:9/cb")
+    assert record["meta"]["callback_url"] == url

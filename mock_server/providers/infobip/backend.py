@@ -65,7 +65,9 @@ class Delivery:
     rejection: OmniStatus | None = None  # the REJECTED status decided at submit or for a step
     # The send's only destination: its endpoint ("advanced", "text": codec.CHANNEL_DATA), whose body gives the data
     # back once the walk has let go of it (_finish). None: a send to several, whose data they share, kept.
-    source: str | None = None
+    endpoint: str | None = None
+    # When the final report was made: the walk is then its own unread report (UnreadReports) until fetched or 48 h old.
+    report_at: float = 0.0
 
     @property
     def current(self) -> Attempt:
@@ -87,6 +89,23 @@ class Delivery:
     @property
     def to(self) -> str:
         return self.message.phone
+
+    # As an unread report (UnreadReports): an UnreadReport object per walk was 64 bytes of every message.
+    @property
+    def id(self) -> str:
+        return self.message.id
+
+    @property
+    def user(self) -> str:
+        return self.message.account
+
+    @property
+    def at(self) -> float:
+        return self.report_at
+
+    @property
+    def channel(self) -> str:
+        return self.current.channel
 
 
 NO_DATA: dict[str, Mapping[str, Any]] = {}  # a finished walk's channel data (_finish); shared, never changed
@@ -145,7 +164,7 @@ class InfobipBackend:
             # Evaluated at flush time, so several changes in one request are written once.
             self.core.persist.put(f"{NAME}/delivery/{delivery.message.id}", lambda: _delivery_record(delivery))
 
-    def _unsave_report(self, entry: "UnreadReport") -> None:
+    def _unsave_report(self, entry: "Entry") -> None:
         if self.core.persist.enabled:
             self.core.persist.delete(f"{NAME}/report/{entry.id}")
 
@@ -188,7 +207,7 @@ class InfobipBackend:
         self.deliveries.pop(message.id, None)
         if self.core.persist.enabled:  # also a row never read back (a cap lowered since: evicted at restore)
             self.core.persist.delete(f"{NAME}/delivery/{message.id}")
-        entry = self.reports.get(message.id)
+        entry = self.reports.get(message.account, message.id)
         if entry is not None:
             self.reports.remove(entry)
             self._unsave_report(entry)
@@ -313,7 +332,7 @@ class InfobipBackend:
         flow = scenario.flow
         flow_json = scenario.flow_json()
         first_content = codec.neutral_content(channel, data[channel])
-        alone = source if len(body["destinations"]) == 1 else None  # Delivery.source
+        alone = source if len(body["destinations"]) == 1 else None  # Delivery.endpoint
         # Destinations with the same outcome share one meta dict, and so do sends alike (self.shared_meta, across
         # requests): the core only adds "outcome", already there; the one later change, notify_skipped, gives the
         # message another dict. The bulkId is not in it (it is the message's batch_id): with it, every send one a
@@ -337,7 +356,7 @@ class InfobipBackend:
             delivery = Delivery(
                 message=message, flow=flow, data=data, notify_url=notify_url,
                 intermediate=bool(body.get("intermediateReport", False)), callback_data=body.get("callbackData"),
-                mcc_mnc=codec.mcc_mnc_for(message.phone_intl) or self._random_network(), source=alone,
+                mcc_mnc=codec.mcc_mnc_for(message.phone_intl) or self._random_network(), endpoint=alone,
             )
             self.deliveries[message.id] = delivery
             core.accept(message, decision, start=False)
@@ -461,9 +480,9 @@ class InfobipBackend:
     @staticmethod
     def _data(delivery: Delivery, attempt: Attempt) -> Mapping[str, Any]:
         """The step's channel data: kept on the attempt, or re-read from the request body once a walk has let go."""
-        if attempt.data is not None or delivery.source is None:
+        if attempt.data is not None or delivery.endpoint is None:
             return attempt.data or {}
-        return codec.CHANNEL_DATA[delivery.source](plain(delivery.message.raw_request)).get(attempt.channel) or {}
+        return codec.CHANNEL_DATA[delivery.endpoint](plain(delivery.message.raw_request)).get(attempt.channel) or {}
 
     def _count(self, delivery: Delivery, attempt: Attempt) -> int:
         if attempt.channel == "SMS":
@@ -477,27 +496,25 @@ class InfobipBackend:
         # own channel's), so a finished walk lets go of it. The parsed data of the channels it never reached was
         # ~430 bytes of every Infobip message sent one a request (bench/run.py --scenarios memory).
         delivery.data = NO_DATA
-        if delivery.source is not None and delivery.message.raw_request is not None:
+        if delivery.endpoint is not None and delivery.message.raw_request is not None:
             # A destination sent alone has nobody to share its data with: its attempts and content let go of it too,
             # and read it back from the body's bytes when shown (_data; core/models.py Derived): ~250 bytes of every
             # Infobip message sent one a request (bench/run.py --scenarios memory).
             for attempt in delivery.attempts:
                 attempt.data = None
-            delivery.message.content = codec.derived_content(delivery.source, delivery.current.channel)
+            delivery.message.content = codec.derived_content(delivery.endpoint, delivery.current.channel)
         # Kept 48 h from when the walk finished, which is the clock's time only if no clock jump ran the step late.
         done_at = delivery.current.done_at
-        entry = UnreadReport(delivery.account, self.core.clock.now() if done_at is None else done_at,
-                             delivery.message.id, delivery)
-        self.reports.add(entry)
+        delivery.report_at = self.core.clock.now() if done_at is None else done_at
+        self.reports.add(delivery)
         if self.core.persist.enabled:
-            self.core.persist.put(f"{NAME}/report/{entry.id}", lambda: [entry.user, entry.at, self._rendered(entry),
-                                                                         entry.id])
+            self.core.persist.put(f"{NAME}/report/{delivery.id}",
+                                  lambda: [delivery.user, delivery.at, self._rendered(delivery), delivery.id])
         if delivery.notify_url:
             self._push(delivery, self._report(delivery, delivery.current))
 
-    def _rendered(self, entry: UnreadReport) -> dict[str, Any]:
-        source = entry.source
-        return self._report(source, source.current) if isinstance(source, Delivery) else source
+    def _rendered(self, entry: "Delivery | UnreadReport") -> dict[str, Any]:
+        return self._report(entry, entry.current) if isinstance(entry, Delivery) else entry.report
 
     def _push(self, delivery: Delivery, report: dict[str, Any]) -> None:
         url = delivery.notify_url or ""
@@ -595,81 +612,87 @@ class InfobipBackend:
 
 @dataclass(slots=True)
 class UnreadReport:
-    """A final report not yet fetched. It is built from its walk when read (the same bytes every time: nothing in a
-    finished walk changes), so 100 000 unread reports do not keep 100 000 report dicts (bench/run.py memory); a report
-    restored from the durable store, whose walk may have been pruned, is kept as written."""
+    """A final report restored from the durable store, kept as written (its walk may have been pruned). A walk that
+    finishes here is its own unread report instead (Delivery.id/user/at/channel): the report is built from it when
+    read, the same bytes every time, since nothing in a finished walk changes (bench/run.py memory)."""
 
     user: str  # account username
     at: float  # when the final state was reached: pruned 48 h later
     id: str  # core message id
-    source: Delivery | dict[str, Any]
+    report: dict[str, Any]
 
     @property
     def bulk_id(self) -> str:
-        return self.source.bulk_id if isinstance(self.source, Delivery) else self.source["bulkId"]
+        return self.report["bulkId"]
 
     @property
     def message_id(self) -> str:
-        return self.source.message_id if isinstance(self.source, Delivery) else self.source["messageId"]
+        return self.report["messageId"]
 
     @property
     def channel(self) -> str:
-        return self.source.current.channel if isinstance(self.source, Delivery) else self.source["channel"]
+        return self.report["channel"]
+
+
+Entry = Delivery | UnreadReport  # what UnreadReports holds: user, at, id, bulk_id, message_id, channel
 
 
 class UnreadReports:
-    """Unread final reports in time order, indexed by account, bulkId and messageId, so that a fetch costs what it
-    returns rather than what is stored (100 000 unread reports answer as fast as 100); buckets: core/buckets.py."""
+    """Unread final reports, per account in time order, indexed by bulkId and messageId, so that a fetch costs what it
+    returns rather than what is stored (100 000 unread reports answer as fast as 100); buckets: core/buckets.py.
+
+    One dict per account is both the time order and the account's index: a store-wide dict beside it was another
+    entry for every message (memory per message, bench/run.py --scenarios memory)."""
 
     def __init__(self) -> None:
-        self._all: dict[str, UnreadReport] = {}  # core message id -> entry, oldest first
+        self._by_account: dict[str, dict[str, Entry]] = {}  # username -> core message id -> entry, oldest first
         # username -> key -> bucket: no (username, key) tuple per report
-        self._by_account: dict[str, Any] = {}
         self._by_bulk: dict[str, dict[str, Any]] = {}
         self._by_message: dict[str, dict[str, Any]] = {}
 
     def __len__(self) -> int:
-        return len(self._all)
+        return sum(len(entries) for entries in self._by_account.values())
 
-    def get(self, key: str) -> UnreadReport | None:
-        return self._all.get(key)
+    def get(self, user: str, key: str) -> Entry | None:
+        return self._by_account.get(user, {}).get(key)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._all.values())
-
-    def _indexes(self, entry: UnreadReport) -> tuple[tuple[dict[str, Any], str], ...]:
+    def add(self, entry: Entry) -> None:
         user = entry.user
-        return ((self._by_account, user), (self._by_bulk.setdefault(user, {}), entry.bulk_id),
-                (self._by_message.setdefault(user, {}), entry.message_id))
+        entries = self._by_account.get(user)
+        if entries is None:
+            entries = self._by_account[user] = {}
+        entries[entry.id] = entry
+        buckets.add(self._by_bulk.setdefault(user, {}), entry.bulk_id, entry)
+        buckets.add(self._by_message.setdefault(user, {}), entry.message_id, entry)
 
-    def add(self, entry: UnreadReport) -> None:
-        self._all[entry.id] = entry
-        for index, key in self._indexes(entry):
-            buckets.add(index, key, entry)
+    def remove(self, entry: Entry) -> None:
+        user = entry.user
+        entries = self._by_account.get(user)
+        if entries is None or entries.get(entry.id) is not entry:
+            return
+        del entries[entry.id]
+        buckets.remove(self._by_bulk[user], entry.bulk_id, entry)
+        buckets.remove(self._by_message[user], entry.message_id, entry)
 
-    def remove(self, entry: UnreadReport) -> None:
-        self._all.pop(entry.id, None)
-        for index, key in self._indexes(entry):
-            buckets.remove(index, key, entry)
-
-    def expire(self, horizon: float) -> list[UnreadReport]:
+    def expire(self, horizon: float) -> list[Entry]:
         gone = []
-        while self._all:
-            entry = next(iter(self._all.values()))
-            if entry.at >= horizon:
-                break
-            self.remove(entry)
-            gone.append(entry)
+        for entries in self._by_account.values():
+            while entries:
+                entry = next(iter(entries.values()))
+                if entry.at >= horizon:
+                    break
+                self.remove(entry)
+                gone.append(entry)
         return gone
 
     def take(self, user: str, *, bulk_id: str | None, message_id: str | None, channel: str | None,
-             limit: int) -> list[UnreadReport]:
+             limit: int) -> list[Entry]:
         if message_id is not None:
             candidates = buckets.items(self._by_message.get(user, {}).get(message_id))
         elif bulk_id is not None:
             candidates = buckets.items(self._by_bulk.get(user, {}).get(bulk_id))
         else:
-            candidates = buckets.items(self._by_account.get(user))
+            candidates = self._by_account.get(user, {}).values()
         taken = []
         for entry in candidates:
             if (bulk_id is None or entry.bulk_id == bulk_id) and (channel is None or entry.channel == channel):
@@ -746,7 +769,7 @@ def _delivery_record(d: Delivery) -> dict[str, Any]:
     return {"message": d.message.id, "flow": [s.to_json() for s in d.flow], "data": d.data, "notify_url": d.notify_url,
             "intermediate": d.intermediate, "callback_data": d.callback_data, "mcc_mnc": d.mcc_mnc,
             "attempts": [_attempt_record(a) for a in d.attempts], "token": d.token, "locked": d.locked,
-            "final": d.final, "rejection": d.rejection.name if d.rejection else None, "source": d.source}
+            "final": d.final, "rejection": d.rejection.name if d.rejection else None, "endpoint": d.endpoint}
 
 
 def _delivery_from(rec: dict[str, Any], message: Message) -> Delivery:
@@ -760,4 +783,4 @@ def _delivery_from(rec: dict[str, Any], message: Message) -> Delivery:
                     attempts=attempts, token=rec["token"], locked=rec["locked"],
                     final=bool(rec["final"]),  # a report dict in rows written before it became a flag
                     rejection=OmniStatus[rec["rejection"]] if rec["rejection"] else None,
-                    source=rec.get("source"))  # absent from rows written before it was kept
+                    endpoint=rec.get("endpoint"))  # absent from rows written before it was kept

@@ -292,3 +292,22 @@ async def test_durable_store_keeps_the_request_body_masked_and_the_callback_url_
     assert (record["raw_request"]["SecretKey"], record["raw_request"]["CallbackUrl"]) == (
         "***", "http://user:***@127.0.0.1:9/cb")
     assert record["meta"]["callback_url"] == url
+
+
+async def test_infobip_notify_url_with_an_escaped_at_sign_is_shown_masked(mock_client, callback_receiver, advance):
+    # JSON may spell the @ of user:pass@host as \u0040: the body's bytes then hold no "@", yet the URL sent to (and
+    # shown) has a password. The raw_request view showed it in clear.
+    url = with_password(callback_receiver.url) + "/dlr"
+    raw = json.dumps({"scenarioKey": "CC9F01A5DC7BEE2C2B829D203482A654",
+                      "destinations": [{"to": {"phoneNumber": "41793055500"}}],
+                      "viber": {"text": "Hi"}, "notifyUrl": url}).replace("@", "\\u0040").encode()
+    assert b"@" not in raw
+    resp = await mock_client.post("/omni/1/advanced", headers={**INFOBIP_AUTH, "Content-Type": "application/json"},
+                                  data=raw)
+    assert resp.status == 200, await resp.text()
+    await advance(5)
+    (hit,) = await callback_receiver.wait_for(1)
+    assert hit.headers["Authorization"] == BASIC
+    message = json.loads(await text_of(mock_client, "/_mock/messages/latest"))
+    assert message["raw_request"]["notifyUrl"] == shown(callback_receiver.url) + "/dlr"
+    assert SECRET not in await text_of(mock_client, "/_mock/messages")

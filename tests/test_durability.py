@@ -416,3 +416,33 @@ async def test_a_webhook_password_survives_a_restart_and_is_shown_masked(tmp_pat
     finally:
         await stop(proc)
         listener.close()
+
+
+async def test_a_walk_that_let_go_of_its_data_logs_its_own_text_after_a_restart_whatever_urls_it_holds(tmp_path: Path):
+    # The body is written as shown, a URL's password masked (Message.to_record). A finished walk of a destination
+    # sent alone, which reads its text back from the body, read the masked one after a restart: its log's text and
+    # SMS part count changed (161 characters, two parts, became 157, one part), and so did its content.
+    db = tmp_path / "mock.db"
+    text = "Sign in at https://bob:hunter2@example.com/login " + "x" * 112  # 161 GSM-7 characters: two SMS parts
+    auth = {"Authorization": INFOBIP_AUTH}
+    proc, server = await start(db)
+    try:
+        await asyncio.to_thread(post, server, "/omni/1/text", {
+            "destinations": [{"to": {"phoneNumber": "41793055501"}}], "text": text}, auth)
+        await asyncio.to_thread(server.advance, 3)  # Viber fails, SMS delivers
+        logs = await asyncio.to_thread(lambda: server.call("GET", "/omni/1/logs", headers=auth))
+        assert [(e["text"], e["messageCount"]) for e in logs["results"]] == [(text, 2)]
+        await asyncio.to_thread(server.advance, 0)  # a write: everything up to here is on disk when it answers
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    proc, server = await start(db)
+    try:
+        logs = await asyncio.to_thread(lambda: server.call("GET", "/omni/1/logs", headers=auth))
+        assert [(e["text"], e["messageCount"]) for e in logs["results"]] == [(text, 2)]
+        reports = await asyncio.to_thread(lambda: server.call("GET", "/omni/1/reports", headers=auth))
+        assert [r["messageCount"] for r in reports["results"]] == [2]
+        (message,) = await asyncio.to_thread(server.messages)
+        assert message["content"] == {"text": text}
+    finally:
+        await stop(proc)

@@ -236,7 +236,8 @@ class Core:
                     # the inbox showed the message as before it, unlike GET /_mock/messages/{id}. Published first all
                     # the same, so a change the hook makes itself comes after this one on the stream.
                     data["meta"], data["channel"] = mask_urls_in(message.meta), message.channel  # as to_json shows
-                    data["content"] = message.shown_content(data["raw_request"])
+                    # Worked out from the body as received, as to_json does (data["raw_request"] is as shown).
+                    data["content"] = message.shown_content()
 
     FORCEABLE = (Status.DELIVERED, Status.SEEN, Status.UNDELIVERABLE, Status.EXPIRED)
 

@@ -142,10 +142,11 @@ class Derived:
         self.of = of
 
 
-def shown(raw_request: Any) -> Any:
+def shown(raw_request: Any, value: Any = None) -> Any:
     """The request body as the inbox shows it: a callback URL's password masked (CallbackUrl, notifyUrl), as eSMS's
-    SecretKey is masked before it is kept. Kept as received, since the body is the journal's bytes too."""
-    value = plain(raw_request)
+    SecretKey is masked before it is kept. Kept as received, since the body is the journal's bytes too. `value`: the
+    body already parsed (plain), not changed here."""
+    value = plain(raw_request) if value is None else value
     # No @ in the bytes, no userinfo: the shortcut for nearly every body. JSON may spell an @ as \u0040 too (the
     # URL sent to has its password all the same), so a body with that escape is looked at.
     if isinstance(raw_request, bytes) and b"@" not in raw_request and b"\\u0040" not in raw_request:
@@ -183,7 +184,11 @@ class Message:
         return content
 
     def to_json(self) -> dict[str, Any]:
-        body = shown(self.raw_request)  # content derived from it too (Derived): shown as the body is
+        value = plain(self.raw_request)
+        # Content derived from the body (Derived) is worked out from the body as received, not as shown: the masking
+        # is for the body's callback URL, and content kept as a dict (a send to several, a walk under way) shows the
+        # text as sent, URLs and all, as the provider's own logs do.
+        body = shown(self.raw_request, value)
         return {
             "id": self.id,
             "provider": self.provider,
@@ -191,7 +196,7 @@ class Message:
             "account": self.account,
             "phone": self.phone,
             "channel": self.channel,
-            "content": self.shown_content(body),
+            "content": self.shown_content(value),
             "status": self.status.value,
             "created_at": iso_utc(self.created_at),
             "history": [h.to_json() for h in self.history],
@@ -203,12 +208,14 @@ class Message:
         }
 
     def to_record(self) -> dict[str, Any]:
-        """Everything, raw (float times), for the durable store; the request body as shown."""
-        body = shown(self.raw_request)
+        """Everything, raw (float times), for the durable store; the request body as shown, the content as to_json
+        shows it (worked out from the body as received)."""
+        value = plain(self.raw_request)
+        body = shown(self.raw_request, value)
         return {
             "id": self.id, "provider": self.provider, "provider_id": self.provider_id, "account": self.account,
             "phone": self.phone, "phone_intl": self.phone_intl, "channel": self.channel,
-            "content": self.shown_content(body), "created_at": self.created_at, "status": self.status.value,
+            "content": self.shown_content(value), "created_at": self.created_at, "status": self.status.value,
             "history": [h.to_record() for h in self.history],
             "callbacks": [c.to_record() for c in self.callbacks],
             # meta keeps the callback URL as sent to (a restart sends what is owed); the body is for the inbox only,

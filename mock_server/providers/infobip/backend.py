@@ -496,7 +496,9 @@ class InfobipBackend:
         # own channel's), so a finished walk lets go of it. The parsed data of the channels it never reached was
         # ~430 bytes of every Infobip message sent one a request (bench/run.py --scenarios memory).
         delivery.data = NO_DATA
-        if delivery.endpoint is not None and delivery.message.raw_request is not None:
+        # Only while the body is the bytes received: one read back from the durable store is kept as shown (a URL's
+        # password masked), so a walk restored under way keeps its data rather than read a text it never sent.
+        if delivery.endpoint is not None and isinstance(delivery.message.raw_request, bytes):
             # A destination sent alone has nobody to share its data with: its attempts and content let go of it too,
             # and read it back from the body's bytes when shown (_data; core/models.py Derived): ~250 bytes of every
             # Infobip message sent one a request (bench/run.py --scenarios memory).
@@ -759,8 +761,8 @@ def _valid_phone(phone: str) -> bool:
     return digits.isascii() and digits.isdigit() and 5 <= len(digits) <= 20
 
 
-def _attempt_record(a: Attempt) -> dict[str, Any]:
-    return {"index": a.index, "channel": a.channel, "sender": a.sender, "data": a.data, "validity": a.validity,
+def _attempt_record(a: Attempt, data: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {"index": a.index, "channel": a.channel, "sender": a.sender, "data": data, "validity": a.validity,
             "decision": [a.decision.outcome, a.decision.source], "started_at": a.started_at, "sent_at": a.sent_at,
             "done_at": a.done_at, "status": a.status.value if a.status else None}
 
@@ -768,8 +770,12 @@ def _attempt_record(a: Attempt) -> dict[str, Any]:
 def _delivery_record(d: Delivery) -> dict[str, Any]:
     return {"message": d.message.id, "flow": [s.to_json() for s in d.flow], "data": d.data, "notify_url": d.notify_url,
             "intermediate": d.intermediate, "callback_data": d.callback_data, "mcc_mnc": d.mcc_mnc,
-            "attempts": [_attempt_record(a) for a in d.attempts], "token": d.token, "locked": d.locked,
-            "final": d.final, "rejection": d.rejection.name if d.rejection else None, "endpoint": d.endpoint}
+            # An attempt that let go of its data (_finish) is written with it, read back from the body as received:
+            # the body is written as shown (a URL's password masked), so after a restart the data read from it was
+            # not the text sent (its log's text, its SMS part count).
+            "attempts": [_attempt_record(a, InfobipBackend._data(d, a)) for a in d.attempts], "token": d.token,
+            "locked": d.locked, "final": d.final, "rejection": d.rejection.name if d.rejection else None,
+            "endpoint": d.endpoint}
 
 
 def _delivery_from(rec: dict[str, Any], message: Message) -> Delivery:

@@ -169,6 +169,25 @@ async def test_event_stream_carries_the_providers_note_on_the_change(mock_client
     resp.close()
 
 
+async def test_event_stream_shows_each_nxcloud_skipped_receipt_as_of_its_change(mock_client, advance):
+    # NXCLOUD notes each receipt it could not send (no dr_webhook) in the message's meta. It appended to the meta's
+    # list in place, so the `sent` event, still queued when `delivered` happened, showed both notes.
+    from mock_server.providers.nxcloud.signing import sign_headers
+
+    resp = await mock_client.get("/_mock/events", params={"types": "message.updated"})
+    assert await resp.content.readline() == b": connected\n"
+    raw = json.dumps({"appkey": "TexxxP6", "phone": "79100055500", "functionType": "text",
+                      "messageData": {"rateType": "Transactional", "text": "Hi"}}).encode()
+    sent = await mock_client.post("/api/viber/mt", data=raw, headers=sign_headers("fme2na3kdi3ki", "abciiiko2k3", raw))
+    assert (await sent.json())["code"] == 0
+    await advance(1)  # sent, then delivered: both events queued before the stream reads either
+    (_, on_sent), (_, on_delivered) = await read_events(resp, 2)
+    assert on_sent["meta"]["receipts_skipped"] == ["success: app TexxxP6 has no dr_webhook"]
+    assert on_delivered["meta"]["receipts_skipped"] == ["success: app TexxxP6 has no dr_webhook",
+                                                        "delivered: app TexxxP6 has no dr_webhook"]
+    resp.close()
+
+
 async def test_event_stream_shows_an_infobip_failover_as_the_change_left_it(mock_client, advance):
     # Viber undeliverable (55501): Infobip moves the message to its SMS step (channel and content) when it hears the
     # change, after the event was published; the event said viber and the Viber text until the SMS step's next change.

@@ -231,11 +231,11 @@ class NxcloudBackend:
         body = codec.receipt(change.status, message.provider_id, change.at, cost)
         if body is None:
             return
-        if not app.dr_webhook:
-            meta.setdefault("receipts_skipped", []).append(f"{body['status']}: app {app.appkey} has no dr_webhook")
-            return
-        if not is_http_url(app.dr_webhook):
-            meta.setdefault("receipts_skipped", []).append(f"{body['status']}: dr_webhook is not an http(s) URL")
+        why = (f"app {app.appkey} has no dr_webhook" if not app.dr_webhook
+               else None if is_http_url(app.dr_webhook) else "dr_webhook is not an http(s) URL")
+        if why is not None:
+            # A new meta dict and list, never changed in place: an event already published holds the old ones.
+            message.meta = {**meta, "receipts_skipped": [*meta.get("receipts_skipped", ()), f"{body['status']}: {why}"]}
             return
         self.send_callback(account, app, kind="dr", url=app.dr_webhook, body=body, message_id=message.id)
 

@@ -24,6 +24,8 @@ REQUEST_SCHEMAS: dict[tuple[str, str, str], str] = {
     ("control", "/_mock/accounts/esms/{api_key}/balance", "POST"): "control/esms_balance.request",
     ("control", "/_mock/accounts/esms/{api_key}/brandnames", "POST"): "control/esms_brandname.request",
     ("control", "/_mock/accounts/nxcloud/{access_key}/balance", "POST"): "nxcloud/control_balance.request",
+    ("control", "/_mock/accounts/nxcloud/{access_key}/apps/{appkey}/webhooks", "POST"):
+        "nxcloud/control_webhooks.request",
     ("control", "/_mock/nxcloud/apps/{appkey}/webhooks", "POST"): "nxcloud/control_webhooks.request",
     ("control", "/_mock/nxcloud/replies", "POST"): "nxcloud/control_reply.request",
     ("infobip", "/omni/1/scenarios", "POST"): "infobip/scenario.request",

@@ -203,6 +203,25 @@ async def test_webhook_control_validates(mock_client):
     assert resp.status == 400
 
 
+async def test_webhooks_can_be_set_under_the_apps_account_as_product_md_places_them(mock_client, callback_receiver,
+                                                                                       advance):
+    # product.md §5: "POST /_mock/accounts/..." covers NXCLOUD app webhooks at run time; the app under its account,
+    # beside its balance (the shorter /_mock/nxcloud/apps/{appkey}/webhooks works too).
+    resp = await mock_client.post(f"/_mock/accounts/nxcloud/{KEY}/apps/{APP}/webhooks",
+                                  json={"dr_webhook": callback_receiver.url})
+    assert resp.status == 200 and (await resp.json())["dr_webhook"] == callback_receiver.url
+    request_id = await send_ok(mock_client, body("79100055500"))
+    await advance(0.3)
+    (hit,) = await callback_receiver.wait_for(1)
+    assert (hit.json()["requestId"], hit.json()["status"]) == (request_id, "success")
+    resp = await mock_client.post(f"/_mock/accounts/nxcloud/NXCLOUD_POOR_KEY/apps/{APP}/webhooks",
+                                  json={"dr_webhook": ""})
+    assert (resp.status, (await resp.json())["error"]) == (404, f"no NXCLOUD app {APP!r} under access_key "
+                                                                 "'NXCLOUD_POOR_KEY'")
+    resp = await mock_client.post(f"/_mock/accounts/nxcloud/{KEY}/apps/NOPE/webhooks", json={"dr_webhook": ""})
+    assert resp.status == 404
+
+
 async def test_webhook_control_refuses_a_url_that_cannot_be_parsed(mock_client, advance):
     # The schema's pattern let "http://[::1" through (200); no receipt could go there, and only the stored
     # message's meta.receipts_skipped said why.

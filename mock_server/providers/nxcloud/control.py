@@ -44,7 +44,10 @@ async def set_webhooks(request: web.Request) -> web.Response:
     found = _backend(request).find_app(request.match_info["appkey"])
     if found is None:
         raise ControlError(404, f"no NXCLOUD app {request.match_info['appkey']!r} in the configured accounts")
-    _, app = found
+    owner, app = found
+    access_key = request.match_info.get("access_key")  # the path under /_mock/accounts names the app's account
+    if access_key is not None and owner.access_key != access_key:
+        raise ControlError(404, f"no NXCLOUD app {app.appkey!r} under access_key {access_key!r}")
     for name in ("dr_webhook", "message_webhook", "sign_callbacks"):
         if name in body:
             setattr(app, name, body[name])
@@ -93,6 +96,9 @@ async def add_reply(request: web.Request) -> web.Response:
 
 def add_control_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/accounts/nxcloud/{access_key}/balance", set_balance)
+    # product.md §5 puts "NXCLOUD app webhooks at run time" under POST /_mock/accounts/...: the app under its account,
+    # beside its balance. The shorter path came first and stays.
+    router.add_post("/accounts/nxcloud/{access_key}/apps/{appkey}/webhooks", set_webhooks)
     router.add_post("/nxcloud/apps/{appkey}/webhooks", set_webhooks)
     router.add_post("/nxcloud/replies", add_reply)
     router.add_get("/nxcloud/sessions", list_sessions)

@@ -2,8 +2,9 @@
 
 A root middleware, so it sees the final answer of every sub-app, the faults included. Secrets are masked where they
 are written (Authorization and Cookie headers, SecretKey / password / secret fields in bodies and queries, the secret
-path segment of eSMS's GetBalance and GetListBrandname, the password of a URL's userinfo in a CallbackUrl or notifyUrl). The control API and the UI are not journaled: the journal
-is about what your service sent to the providers.
+path segment of eSMS's GetBalance and GetListBrandname, the password of a URL's userinfo in a CallbackUrl or
+notifyUrl). The control API and the UI are not journaled: the journal is about what your service sent to the
+providers.
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ class SharedDicts:
         self._dicts: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def __call__(self, d: dict[str, Any]) -> dict[str, Any]:
-        """The one dict equal to `d` (`d` itself the first time). Lists and dicts among the values are compared by
-        identity (an Infobip scenario's flow JSON, one list per flow): the cached dict holds them, so an id cannot be
-        reused while it is cached."""
+        """The one dict equal to `d` (`d` itself the first time). Values are told apart by type too (True == 1 in
+        Python, not in JSON). Lists and dicts among them are compared by identity (an Infobip scenario's flow JSON, one
+        list per flow): the cached dict holds them, so an id cannot be reused while it is cached."""
         try:
-            key = tuple((k, ("id", id(v)) if isinstance(v, (list, dict)) else v) for k, v in d.items())
+            key = tuple((k, v.__class__, id(v) if isinstance(v, (list, dict)) else v) for k, v in d.items())
             shared = self._dicts.get(key)
         except TypeError:  # another unhashable value (a meta read back from an older durable store): not shared
             return d
@@ -33,6 +33,3 @@ class SharedDicts:
                 self._dicts.clear()
             shared = self._dicts[key] = d
         return shared
-
-    def clear(self) -> None:
-        self._dicts.clear()

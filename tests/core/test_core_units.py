@@ -399,3 +399,19 @@ def test_bounded_store_evicts_as_a_plain_scan_would(seed: int) -> None:
             model.remove(message)
         assert evicted == expected, (seed, n)
         assert [m.id for m in store.all()] == [m.id for m in model], (seed, n)
+
+
+def test_shared_dicts_are_one_per_content_told_apart_by_type_and_lists_by_identity():
+    # core/shared.py: equal meta dicts become one; True == 1 in Python but not in JSON, and a list (an Infobip flow)
+    # is the same value only when it is the same list.
+    from mock_server.core.shared import SharedDicts
+
+    shared = SharedDicts(limit=3)
+    flow = [{"channel": "VIBER"}]
+    first = shared({"sent": True, "flow": flow})
+    assert shared({"sent": True, "flow": flow}) is first
+    assert shared({"sent": 1, "flow": flow}) == {"sent": 1, "flow": flow}
+    assert shared({"sent": 1, "flow": flow}) is not first
+    assert shared({"sent": True, "flow": [{"channel": "VIBER"}]}) is not first
+    unhashable = {"sent": True, "tags": {"a"}}  # a set: not shared, returned as given
+    assert shared(unhashable) is unhashable

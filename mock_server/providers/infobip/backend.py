@@ -652,9 +652,6 @@ class UnreadReports:
         self._by_bulk: dict[str, dict[str, Any]] = {}
         self._by_message: dict[str, dict[str, Any]] = {}
 
-    def __len__(self) -> int:
-        return sum(len(entries) for entries in self._by_account.values())
-
     def get(self, user: str, key: str) -> Entry | None:
         return self._by_account.get(user, {}).get(key)
 

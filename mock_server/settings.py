@@ -178,9 +178,9 @@ def _clock(value: Any) -> str:
 
 def _store(value: Any) -> str:
     value = str(value)
-    # A path after "sqlite:", as the config schema's ^(memory|sqlite:.+)$ wants: "sqlite:" alone got as far as the
-    # store and ended in a traceback.
-    if value != "memory" and not (value.startswith("sqlite:") and value[len("sqlite:"):]):
+    # A path after "sqlite:", on one line, as the config schema's pattern wants: "sqlite:" alone got as far as the
+    # store and ended in a traceback, and "sqlite:PATH\n" (a shell's stray newline) made a file whose name ends in one.
+    if value != "memory" and not (value.startswith("sqlite:") and value[len("sqlite:"):] and "\n" not in value):
         raise ValueError(f"store must be 'memory' or 'sqlite:PATH', not {value!r}")
     return value
 

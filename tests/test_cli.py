@@ -190,12 +190,14 @@ async def test_a_config_number_that_is_not_finite_exits_2_with_one_line(tmp_path
     assert err == f"mock-server: config file {config}: {key} is not a finite number\n"
 
 
-@pytest.mark.parametrize("args, env", [(("--store", "sqlite:"), {}), ((), {"MOCK_SERVER_STORE": "sqlite:"})])
-async def test_a_store_without_a_path_exits_2_with_one_line(args, env):
+@pytest.mark.parametrize("value", ["sqlite:", "sqlite:mock.db\n"])
+@pytest.mark.parametrize("how", ["flag", "env"])
+async def test_a_store_without_a_path_exits_2_with_one_line(value, how):
     # `[server] store = "sqlite:"` was refused by the config schema, but the flag and the variable let it through to
-    # the store itself: a traceback and exit 1.
+    # the store itself: a traceback and exit 1. A path ending in a newline made a file whose name ends in one.
+    args, env = (("--store", value), {}) if how == "flag" else ((), {"MOCK_SERVER_STORE": value})
     status, err = await refused("--port", "0", *args, env={**os.environ, **env})
-    assert (status, err) == (2, "mock-server: store must be 'memory' or 'sqlite:PATH', not 'sqlite:'\n")
+    assert (status, err) == (2, f"mock-server: store must be 'memory' or 'sqlite:PATH', not {value!r}\n")
 
 
 async def test_an_unknown_log_level_exits_2_with_the_usage_line():

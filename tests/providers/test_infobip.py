@@ -439,7 +439,7 @@ async def test_viber_content_rules(mock_client):
         "button without text": {"imageURL": "http://i", "buttonText": "Go", "buttonURL": "http://u"},
         "text and image, no button": {"text": "t", "imageURL": "http://i"},
         "empty": {"isPromotional": True},
-        "button text over 30": {"text": "t", "buttonText": "x" * 31, "buttonURL": "http://u"},
+        "button text over 20": {"text": "t", "buttonText": "x" * 21, "buttonURL": "http://u"},
         "text over 1000": {"text": "x" * 1001},
         "bad unit": {"text": "t", "validityPeriod": 1, "validityPeriodTimeUnit": "WEEKS"},
         "zero validity": {"text": "t", "validityPeriod": 0},
@@ -452,11 +452,29 @@ async def test_viber_content_rules(mock_client):
         status, body, headers = await post(mock_client, "/omni/1/advanced", advanced(viber=viber))
         assert (status, body) == (400, BAD_REQUEST), name
         assert "viber" in headers["X-Mock-Reason"], name
-    good = ({"imageURL": "http://i"}, {"text": "t", "buttonText": "x" * 30, "buttonURL": "http://u"},
+    good = ({"imageURL": "http://i"}, {"text": "t", "buttonText": "x" * 20, "buttonURL": "http://u"},
             {"text": "x" * 1000, "validityPeriod": "2", "validityPeriodTimeUnit": "HOURS"})
     for viber in good:
         status, body, _ = await post(mock_client, "/omni/1/advanced", advanced(viber=viber))
         assert status == 200, viber
+
+
+async def test_viber_button_text_is_at_most_20_characters_as_the_seed_page_says(mock_client):
+    # seeds/003 (OMNI channel: Viber example): buttonText "Viber button label. Max 20 characters." The mock took the
+    # 2026 OAS's 30, which infobip.md leaves open (decision 12), so the page wins: 21 to 30 characters were accepted.
+    rich = {"text": "t", "imageURL": "http://i", "buttonURL": "http://u"}
+    headers = {**SEED_AUTH, "Content-Type": "application/json"}
+    for length in (21, 30):
+        body = json.dumps(advanced(viber={**rich, "buttonText": "x" * length}))
+        resp = await mock_client.post("/omni/1/advanced", data=body, headers=headers)
+        assert resp.status == 400, length
+        assert resp.headers["Content-Type"] == CT
+        assert await resp.read() == (b'{"requestError":{"serviceException":{"messageId":"BAD_REQUEST",'
+                                     b'"text":"Bad request"}}}')
+        assert resp.headers["X-Mock-Reason"].startswith("viber.buttonText"), resp.headers["X-Mock-Reason"]
+    body = json.dumps(advanced(viber={**rich, "buttonText": "x" * 20}))
+    resp = await mock_client.post("/omni/1/advanced", data=body, headers=headers)
+    assert resp.status == 200
 
 
 async def test_bad_bodies_get_the_envelope(mock_client):

@@ -179,11 +179,13 @@ async def delete_messages(request: web.Request) -> web.Response:
 
 
 async def force_status(request: web.Request) -> web.Response:
-    """Force a status now (`{"status": "delivered"}`), firing the callbacks and reports it implies."""
+    """Force a status now (`{"status": "delivered"}`), firing the callbacks and reports it implies; `latest` is the
+    newest message, as on GET /_mock/messages/{id} (product.md §5)."""
     core = request.config_dict[core_key]
-    message = core.store.get(request.match_info["id"])
+    message_id = request.match_info["id"]
+    message = core.store.latest() if message_id == "latest" else core.store.get(message_id)
     if message is None:
-        raise ControlError(404, f"no message {request.match_info['id']!r}")
+        raise ControlError(404, "no messages yet" if message_id == "latest" else f"no message {message_id!r}")
     body = await read_body(request, "message_status.request")
     try:
         core.force_status(message, Status(body["status"]))

@@ -47,6 +47,23 @@ async def test_force_status_conflicts_and_bad_input(mock_client, advance):
     assert resp.status == 404
 
 
+async def test_force_status_takes_latest_as_the_newest_message(mock_client, callback_receiver):
+    # product.md §5: `latest` is an alias for the newest message wherever a message {id} goes; the status route
+    # answered 404 "no message 'latest'".
+    resp = await mock_client.post("/_mock/messages/latest/status", json={"status": "delivered"})
+    assert resp.status == 404 and await resp.json() == {"error": "no messages yet"}
+    await send(mock_client, "0901234566")
+    await send(mock_client, "0901234567", CallbackUrl=callback_receiver.url)
+    resp = await mock_client.post("/_mock/messages/latest/status", json={"status": "delivered"})
+    assert resp.status == 200
+    forced = await resp.json()
+    assert forced["phone"] == "0901234567" and forced["status"] == "delivered"
+    (hit,) = await callback_receiver.wait_for(1)
+    assert hit.params["phonenumber"] == "0901234567"
+    _, older = await get(mock_client, "/_mock/messages", phone="0901234566")
+    assert older["items"][0]["status"] == "accepted"
+
+
 async def test_replay_a_callback(mock_client, callback_receiver, advance, callback_attempts):
     await send(mock_client, "0901255500", CallbackUrl=callback_receiver.url)
     await advance(1)

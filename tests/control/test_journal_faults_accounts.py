@@ -129,6 +129,28 @@ async def test_an_infobip_fault_answers_in_infobip_s_envelope(mock_client, fault
     assert resp.headers["X-Mock-Reason"] == f"fault f_1: injected {fault['action']}"
 
 
+@pytest.mark.parametrize("provider, path, status, body", [
+    ("esms", SEND, 501, {"CodeResult": "99", "CountRegenerate": 0, "ErrorMessage": "Not Implemented"}),
+    ("esms", SEND, 504, {"CodeResult": "99", "CountRegenerate": 0, "ErrorMessage": "Gateway Timeout"}),
+    ("nxcloud", "/api/viber/mt", 507, {"code": 9001, "message": "System business error"}),
+    ("infobip", "/omni/1/advanced", 599, {"requestError": {"serviceException": {
+        "messageId": "GENERAL_ERROR", "text": "Something went wrong. Please contact support."}}}),
+])
+async def test_an_http_error_fault_takes_any_5xx(mock_client, provider, path, status, body):
+    # product.md §5: faults inject "HTTP 5xx/429"; only 500, 502, 503 and 504 (and 429) were taken, 501 or 507 a 400.
+    resp = await mock_client.post("/_mock/faults", json={"action": "http_error", "status": status, "provider": provider})
+    assert resp.status == 201 and (await resp.json())["status"] == status
+    resp = await mock_client.post(path, json={})
+    assert resp.status == status and await resp.json() == body
+    assert resp.headers["X-Mock-Reason"] == "fault f_1: injected http_error"
+
+
+@pytest.mark.parametrize("status", [418, 499, 600, 200, "503"])
+async def test_an_http_error_fault_refuses_a_status_that_is_no_5xx_or_429(mock_client, status):
+    resp = await mock_client.post("/_mock/faults", json={"action": "http_error", "status": status})
+    assert resp.status == 400 and (await resp.json())["error"].startswith("status")
+
+
 async def test_fault_share_is_seeded(mock_client):
     await mock_client.post("/_mock/faults", json={"action": "http_error", "status": 500, "share": 0.5})
     statuses = [(await mock_client.get("/MainService.svc/json/GetBalance/a/b")).status for _ in range(40)]

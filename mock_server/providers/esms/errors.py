@@ -8,6 +8,7 @@ where a sample shows them (§1c); where eSMS documents a code but no message for
 from __future__ import annotations
 
 from enum import Enum
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -91,6 +92,14 @@ def render_error(exc: ProviderError, envelope: str = SEND) -> web.Response:
 _FAULT_MESSAGES = {500: "Internal error", 502: "Bad Gateway", 503: "Service Unavailable", 429: "Too Many Requests"}
 
 
+def _phrase(status: int) -> str:
+    """The standard reason phrase of a status the table above does not name (504 Gateway Timeout, ...)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # 599: no standard phrase
+        return "Error"
+
+
 def fault_response(*, status: int | None, code: Any, reason: str, envelope: str, smsid: str = "") -> web.Response:
     """An injected fault (/_mock/faults): a forced code with HTTP 200 in the operation's own envelope (a client of
     GetBalance reads CodeResponse), or an HTTP error in the framework's (CodeResult "99", as WCF answers it)."""
@@ -101,6 +110,6 @@ def fault_response(*, status: int | None, code: Any, reason: str, envelope: str,
         status = 200
     else:
         status = status or 500
-        body = envelope_body("99", _FAULT_MESSAGES.get(status, "Error"), SEND)
+        body = envelope_body("99", _FAULT_MESSAGES.get(status) or _phrase(status), SEND)
     return web.Response(text=esms_json(body), status=status, content_type="application/json", charset="utf-8",
                         headers=reason_header(reason))

@@ -39,6 +39,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def serve(settings: Settings) -> None:
     from .app import create_app
 
+    # The handlers go in before anything starts: installed after the `listening on` line, a SIGTERM sent as soon as
+    # the line was read killed the process (exit -15, nothing flushed) and a SIGINT ended in a traceback. A signal
+    # during start-up now lets the start finish, then stops cleanly.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         app = create_app(settings)
     except (OSError, sqlite3.Error) as exc:
@@ -54,10 +61,6 @@ async def serve(settings: Settings) -> None:
     port = sockets[0].getsockname()[1] if sockets else settings.port
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     print(f"listening on http://{host}:{port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     # Stops accepting, lets in-flight requests finish, cancels callbacks in flight (still owed: with a durable store
     # they are sent after the next start), writes what is pending to the store and closes it.

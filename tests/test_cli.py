@@ -46,6 +46,18 @@ async def test_cli_starts_on_a_free_port_serves_and_stops_cleanly_on_sigterm():
         assert await asyncio.wait_for(proc.wait(), 15) == 0
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_a_signal_right_after_the_listening_line_stops_cleanly(sig):
+    # product.md §2: the line is printed once it accepts connections, and SIGINT/SIGTERM stop it cleanly. The handlers
+    # were installed only after the line, so a pipeline that stopped the server as soon as it was ready killed it
+    # (exit -15, nothing flushed) or got a KeyboardInterrupt traceback.
+    for _ in range(3):
+        proc, _ = await start("--port", "0")
+        proc.send_signal(sig)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+        assert b"Traceback" not in await proc.stderr.read()
+
+
 async def test_cli_runs_on_uvloop():
     pytest.importorskip("uvloop")
     proc, base = await start("--port", "0", "--loop", "uvloop")

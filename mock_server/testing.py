@@ -127,6 +127,12 @@ def test_settings(**changes: Any) -> Settings:
     return replace(Settings.load(env={}), **{"seed": 1234, "clock": "manual", **changes})
 
 
+# Not a test, despite its name: imported as is into a test module (`from mock_server.testing import test_settings`),
+# pytest collected and ran it, a phantom test that returned a value (a PytestReturnNotNoneWarning; an error under
+# `filterwarnings = error`).
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def mock_settings() -> Settings:
     """Settings for the in-process mock; override this fixture to change accounts or timing."""

@@ -42,3 +42,28 @@ def test_the_fixtures_work_in_a_user_suite_in_pytest_asyncio_strict_mode(pyteste
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=strict", "-W", "error")
     result.assert_outcomes(passed=3)
+
+
+SETTINGS_TESTS = '''
+import pytest
+from mock_server.testing import test_settings
+
+
+@pytest.fixture
+def mock_settings():
+    return test_settings(seed=99)
+
+
+@pytest.mark.asyncio
+async def test_seeded(mock_client, mock_settings):
+    assert mock_settings.seed == 99
+    assert (await (await mock_client.get("/_mock/health")).json())["status"] == "ok"
+'''
+
+
+def test_the_settings_helper_imported_by_its_own_name_is_not_collected_as_a_test(pytester):
+    # README: mock_server.testing.test_settings(**changes) for an overriding settings fixture. Imported as is, pytest
+    # collected it too: a second, phantom test that returned a value (an error under -W error).
+    pytester.makepyfile(test_user=SETTINGS_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=strict", "-W", "error")
+    result.assert_outcomes(passed=1)

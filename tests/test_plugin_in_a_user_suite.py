@@ -67,3 +67,28 @@ def test_the_settings_helper_imported_by_its_own_name_is_not_collected_as_a_test
     pytester.makepyfile(test_user=SETTINGS_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=strict", "-W", "error")
     result.assert_outcomes(passed=1)
+
+
+SESSION_SETTINGS_CONFTEST = '''
+import pytest
+from mock_server.testing import test_settings
+
+
+@pytest.fixture(scope="session")  # README: mock_server_settings is session-scoped
+def mock_server_settings():
+    return test_settings(clock="real", seed=7)
+'''
+
+SESSION_SETTINGS_TESTS = '''
+def test_real_clock(mock_server):
+    assert mock_server.call("GET", "/_mock/health")["clock"]["mode"] == "real"
+'''
+
+
+def test_the_threaded_servers_settings_are_overridden_as_the_readme_says(pytester):
+    # README said "override the settings fixtures" without the scope: a plain @pytest.fixture override of
+    # mock_server_settings is a ScopeMismatch, the threaded server being one per session.
+    pytester.makeconftest(SESSION_SETTINGS_CONFTEST)
+    pytester.makepyfile(test_user=SESSION_SETTINGS_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=1)

@@ -399,10 +399,17 @@ class MockServerClient:
 
 
 def _lines(stream: Any, deadline: float) -> Iterator[bytes]:
+    # The socket's timeout is what is left until the deadline, set before each read: the whole `timeout` that urlopen
+    # set let a read started just before the deadline (after a non-matching event) wait a full `timeout` more, so
+    # wait_for_message(timeout=2) gave up after up to 4 s.
+    sock = getattr(getattr(getattr(stream, "fp", None), "raw", None), "_sock", None)  # http.client's socket
     while True:
-        if time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             return
-        line = stream.readline()  # each read waits at most the socket timeout set at urlopen
+        if sock is not None:
+            sock.settimeout(left)
+        line = stream.readline()
         if not line:
             return
         yield line.rstrip(b"\n")

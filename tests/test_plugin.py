@@ -44,6 +44,22 @@ def test_wait_times_out_with_a_clear_message(mock_server: MockServerClient):
         mock_server.wait_for_message(phone="0900000000", timeout=0.3)
 
 
+def test_wait_gives_up_at_its_timeout_though_other_events_came_late(mock_server: MockServerClient):
+    # A non-matching event just before the deadline started a read that waited the whole timeout again: timeout=1.5
+    # gave up after about 2.5 s.
+    import threading
+
+    late = threading.Timer(1.0, lambda: mock_server.call("POST", SEND, BODY))
+    late.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(AssertionError, match="timed out after 1.5 s"):
+            mock_server.wait_for_message(phone="0900000000", timeout=1.5)
+    finally:
+        late.join()
+    assert time.monotonic() - started < 2.1
+
+
 def test_listener_retries_and_faults(mock_server: MockServerClient, callback_listener):
     callback_listener.respond_with(503)
     mock_server.add_fault(action="http_error", status=500, times=1)

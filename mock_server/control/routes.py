@@ -22,6 +22,7 @@ from ..httputil import BodyError, json_response, json_text, parse_json, read_byt
 from ..journal import REQUEST_RECORDED
 from ..keys import core_key, faults_key, journal_key
 from ..faults import FaultError
+from ..ui import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,11 @@ async def control_errors(request: web.Request, handler: Callable[[web.Request], 
     except ControlError as exc:
         return error_response(exc.status, exc.message)
     except (web.HTTPRequestEntityTooLarge, web.HTTPMethodNotAllowed, web.HTTPNotFound) as exc:
-        return framework_error(request, exc, not_found="no control endpoint at {path}")
+        answer = framework_error(request, exc, not_found="no control endpoint at {path}")
+        if answer is not None and (request.path == "/_mock/ui" or request.path.startswith("/_mock/ui/")):
+            # README: every UI response carries the security headers, its 404s and 405s too (they echo the path).
+            answer.headers.update(SECURITY_HEADERS)
+        return answer
     except (web.HTTPException, ConnectionResetError):
         raise  # a client that hung up mid-body is no error of the mock's: the root layer drops it quietly
     except Exception:

@@ -211,6 +211,16 @@ def test_ui_responses_carry_the_security_headers(server: Server):
         assert resp.url.endswith("/_mock/ui/")
     status, _ = server.call("GET", "/_mock/ui/static/..%2F__init__.py")
     assert status == 404
+    # its errors too (they name the path asked for): a missing file, a path no route has, a wrong method
+    for method, path, code in (("GET", "/_mock/ui/static/nope.js", 404), ("GET", "/_mock/ui/static/", 404),
+                               ("GET", "/_mock/ui/x", 404), ("POST", "/_mock/ui/", 405)):
+        req = urllib.request.Request(server.base + path, method=method)
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(req, timeout=10)
+        with info.value as resp:
+            assert resp.code == code, path
+            assert resp.headers["X-Content-Type-Options"] == "nosniff", path
+            assert "script-src 'self'" in resp.headers["Content-Security-Policy"], path
 
 
 def test_esms_message_arrives_live_renders_as_on_the_phone_and_its_callback_can_be_resent(inbox: Inbox, expect):

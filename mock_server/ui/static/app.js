@@ -645,6 +645,21 @@ function viberBubble(m) {
   return bubble;
 }
 
+/** The avatar's letter: the sender's first whole character as the eye sees it (an emoji, a flag, a letter with its
+ * accents), never half a surrogate pair (slice(0, 1) of "😀Shop" showed a broken glyph); invisible format and control
+ * characters (a right-to-left override, a zero-width space) are skipped. */
+function avatarLetter(name) {
+  const visible = name.replace(/[\p{Cf}\p{Cc}\p{Z}]/gu, '');
+  let first;
+  if (typeof Intl === 'object' && typeof Intl.Segmenter === 'function') {
+    const next = new Intl.Segmenter().segment(visible)[Symbol.iterator]().next();
+    first = next.done ? '' : next.value.segment;
+  } else {
+    [first = ''] = visible;
+  }
+  return first.toUpperCase();
+}
+
 function phoneView(m) {
   const meta = m.meta || {};
   const raw = rawObject(m);
@@ -676,7 +691,7 @@ function phoneView(m) {
   }
   return h('div', { class: 'phone', role: 'group', 'aria-label': `The message as the phone of ${str(m.phone)} shows it` },
     h('div', { class: 'phone-bar' },
-      h('span', { class: 'avatar', 'aria-hidden': 'true' }, sender.slice(0, 1).toUpperCase()),
+      h('span', { class: 'avatar', 'aria-hidden': 'true' }, avatarLetter(sender)),
       h('span', { class: 'phone-sender' }, sender),
       h('span', { class: 'phone-to' }, `to ${str(m.phone)}`)),
     screen);

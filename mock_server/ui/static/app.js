@@ -249,6 +249,9 @@ function readFilters() {
 function haystack(m) {
   const parts = [m.id, m.provider_id, m.phone, m.account, m.batch_id, m.channel, m.status, providerName(m.provider)];
   for (const v of Object.values(m.content || {})) parts.push(typeof v === 'object' ? JSON.stringify(v) : v);
+  // A message that failed over holds the SMS step's content; the Viber bubble above it shows what Viber carried, and a
+  // search for that text finds the message too.
+  if (m.channel === 'sms') parts.push(...Object.values(viberContent(m)));
   return parts.map(str).join('\n').toLowerCase();
 }
 

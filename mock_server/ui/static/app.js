@@ -600,10 +600,26 @@ function linkOrText(url, label, cls) {
   return h('span', { class: `${cls} inert`, title: 'Not an http(s) link: shown as text, not followed' }, longText(label));
 }
 
+/** The URL points at this mock server itself (its own origin, or its port on a loopback name): loading it would be
+ * a request to the mock, made by merely looking at a message (an eSMS GET send URL sends a message, whose image can
+ * be that same URL again). */
+function atThisServer(url) {
+  const u = new URL(url);
+  if (u.origin === window.location.origin) return true;
+  const port = (x) => x.port || (x.protocol === 'https:' ? '443' : '80');
+  const loopback = /^(localhost|127(\.\d{1,3}){3}|\[::1\]|0\.0\.0\.0)$/i;
+  return port(u) === port(window.location)
+    && (u.hostname === window.location.hostname || loopback.test(u.hostname) || loopback.test(window.location.hostname));
+}
+
 function imageEl(url, alt, cls) {
   const safe = safeUrl(url);
   if (!safe) {
     return h('p', { class: `${cls} inert-media` }, icon('image'), ' image not shown (not an http(s) URL): ', longText(url));
+  }
+  if (atThisServer(safe)) {
+    return h('p', { class: `${cls} inert-media` }, icon('image'), ' image not loaded (it points at this mock server): ',
+      longText(safe));
   }
   return h('img', { class: cls, src: safe, alt, loading: 'lazy', referrerpolicy: 'no-referrer' });
 }

@@ -51,6 +51,7 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None  # set while run() is attached (real clock only)
         self._timer: asyncio.TimerHandle | None = None  # fires run_due() at...
         self._timer_due = 0.0  # ...this mock-clock time, the earliest due job's when it was armed
+        self._soon: asyncio.Handle | None = None  # manual clock: a run_due() for jobs already due (at())
 
     def __len__(self) -> int:
         return len(self._heap)  # O(1): GET /_mock/health reports it (jobs are not cancelled; a stale one skips itself)
@@ -65,9 +66,20 @@ class Scheduler:
         heapq.heappush(self._heap, (due, job.seq, job))
         if self.persist is not None:
             self.persist.job_added(job)
-        if self._heap[0][2] is job and self._loop is not None and not self._running:
-            self._arm()  # due before every other job: the timer may be set for later
+        if self._loop is not None and not self._running:
+            if self.clock.manual:
+                # The manual clock fires nothing by itself; a job already due (a zero delay: accept_to_sent = 0, a
+                # step rejected by a rule) runs as soon as the current handler returns, as it would on the real
+                # clock, rather than wait for the next advance.
+                if due <= self.clock.now() and self._soon is None:
+                    self._soon = self._loop.call_soon(self._run_soon)
+            elif self._heap[0][2] is job:
+                self._arm()  # due before every other job: the timer may be set for later
         return job
+
+    def _run_soon(self) -> None:
+        self._soon = None
+        self.run_due()
 
     def after(self, delay: float, kind: str, *args: Any, base: float | None = None) -> Job:
         return self.at((self.clock.now() if base is None else base) + max(delay, 0.0), kind, *args)
@@ -120,6 +132,9 @@ class Scheduler:
             await self._loop.create_future()  # the timer does the work; this only holds the attachment
         finally:
             self._disarm()
+            if self._soon is not None:
+                self._soon.cancel()
+                self._soon = None
             self._loop = None
 
     def wake(self) -> None:

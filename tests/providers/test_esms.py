@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import Any
 
 import pytest
+
+from mock_server import testing
 
 SEND = "/MainService.svc/json/Send_Multiple_Sms_OTT/"
 KEY, SECRET = "ESMS_SANDBOX_KEY", "ESMS_SANDBOX_SECRET"
@@ -566,3 +569,20 @@ async def test_callback_query_follows_the_url_s_own_query_and_comes_before_a_fra
     [attempt] = await callback_attempts(1)
     assert attempt["url"].startswith(callback_receiver.url + "/cb?token=abc&SMSID=")
     assert attempt["url"].endswith("&phonenumber=0901255500#section") and attempt["delivered"]
+
+
+ZERO_DELAY = testing.test_settings()
+ZERO_DELAY = replace(ZERO_DELAY, timing=replace(ZERO_DELAY.timing, accept_to_sent=0.0, sent_to_final=0.0))
+
+
+@pytest.mark.parametrize("mock_settings", [ZERO_DELAY])
+async def test_zero_delay_steps_happen_on_the_manual_clock_without_an_advance(mock_client, callback_receiver):
+    # A step due now (accept_to_sent = sent_to_final = 0) waited for the next advance on the manual clock, where the
+    # real clock runs it at once: the message stayed "accepted" and its callback never came until something advanced.
+    status, body, _ = await send(mock_client, viber(CallbackUrl=callback_receiver.url))
+    assert status == 200 and body["CodeResult"] == "100"
+    message = await (await mock_client.get("/_mock/messages/latest")).json()
+    assert [h["status"] for h in message["history"]] == ["accepted", "sent", "delivered"]
+    assert len({h["at"] for h in message["history"]}) == 1  # all at the moment of the send: the clock did not move
+    (hit,) = await callback_receiver.wait_for(1)
+    assert hit.params["SMSID"] == body["SMSID"]

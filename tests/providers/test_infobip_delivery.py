@@ -137,6 +137,13 @@ async def test_a_rule_rejecting_the_viber_step_fails_over_to_sms(mock_client, ad
                                                 intermediateReport=True))
     assert status == 200 and body["messages"][0]["status"]["name"] == "PENDING_ENROUTE"
     assert "X-Mock-Reason" not in headers
+    # The rejection is due at once: it happened right after the send, without an advance (it waited for one).
+    message = await (await mock_client.get("/_mock/messages/latest")).json()
+    assert [(h["status"], h.get("channel")) for h in message["history"]] == [("accepted", None),
+                                                                            ("rejected", "viber")]
+    assert message["channel"] == "sms"  # the SMS step has begun
+    (first,) = await callback_receiver.wait_for(1)
+    assert first.json()["results"][0]["channel"] == "VIBER"
     await advance(5)
     (report,) = await reports(mock_client)
     assert (report["channel"], report["status"]["name"]) == ("SMS", "DELIVERED_TO_HANDSET")

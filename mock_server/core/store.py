@@ -52,6 +52,9 @@ class MemoryStore:
         self._by_batch: dict[str, dict[str, Any]] = {}
         self._by_phone: dict[str, Any] = {}  # the international form of the phone -> the message(s)
         self._next = 0
+        # Bumped by every add, remove and status change of a stored message: a reader that saw N and now sees N + 1
+        # knows that exactly one thing happened since (eSMS's batch totals, kept up to date per change: EsmsBackend).
+        self.changes = 0
         # For eviction, kept only when bounded: every message in insertion order, and the final ones by age (below).
         self._order: deque[Message] = deque()
         self._finals: deque[Message] = deque()  # final messages in the order they became final, ages increasing
@@ -65,6 +68,7 @@ class MemoryStore:
         return len(self._by_id)
 
     def add(self, message: Message) -> None:
+        self.changes += 1
         self._by_id[message.id] = message
         message.seq = self._next  # before a compaction below, which drops entries whose seq is REMOVED (-1)
         self._next += 1
@@ -96,6 +100,7 @@ class MemoryStore:
         """`message` is about to move to `status` (Core tells, before the change; a message not stored is ignored)."""
         if message.seq == REMOVED:
             return
+        self.changes += 1
         counts = self._counts[message.provider]
         counts[message.status] -= 1
         counts[status] = counts.get(status, 0) + 1
@@ -156,6 +161,7 @@ class MemoryStore:
 
     def remove(self, message: Message) -> None:
         if self._by_id.get(message.id) is message:
+            self.changes += 1
             del self._by_id[message.id]
             message.seq = REMOVED
             self._counts[message.provider][message.status] -= 1

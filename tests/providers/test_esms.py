@@ -322,6 +322,39 @@ async def test_phones_with_the_same_outcome_each_get_their_callback(mock_client,
     assert "callback_sent" not in newest["meta"] and newest["meta"]["callback_url"] == ""
 
 
+async def test_each_callback_counts_its_batch_as_its_change_left_it(mock_client, callback_receiver, advance):
+    # The totals of a phone's callback move with each change (EsmsBackend._batch_totals: counted once, then by each
+    # phone's old and new status; counted over the batch per phone, 5 000 phones held the loop ~5 s). Three delivered,
+    # two undeliverable and one slow phone finish one by one: each callback must count the phones done before it and
+    # itself, and a status forced later must count everything again.
+    phones = ["0901255500", "0911255500", "0921255500", "0931255501", "0941255501", "0951255505"]
+    _, body, _ = await send(mock_client, viber(Phones=phones, CallbackUrl=callback_receiver.url))
+    await advance(1)
+    hits = await callback_receiver.wait_for(5)
+    rows = sorted((int(h.params["SendSuccess"]), int(h.params["SendFailed"]), h.params["TotalSent"],
+                   h.params["TotalReceiver"], h.params["TotalPrice"], h.params["phonenumber"][-1]) for h in hits)
+    # One more final phone per callback: (success, failed) grows by the finishing phone's own outcome each time.
+    done = [s + f for s, f, *_ in rows]
+    assert sorted(done) == [1, 2, 3, 4, 5]
+    steps = sorted(rows, key=lambda r: r[0] + r[1])
+    previous = (0, 0)
+    for success, failed, sent, receivers, price, last_digit in steps:
+        own = (1, 0) if last_digit == "0" else (0, 1)  # ...55500 delivered, ...55501 undeliverable
+        assert (success, failed) == (previous[0] + own[0], previous[1] + own[1])
+        assert (sent, receivers, price) == ("6", "6", f"{470 * success}.0000")
+        previous = (success, failed)
+    slow = (await (await mock_client.get("/_mock/messages", params={"phone": "0951255505"})).json())["items"][0]
+    resp = await mock_client.post(f"/_mock/messages/{slow['id']}/status", json={"status": "undeliverable"})
+    assert resp.status == 200
+    last = (await callback_receiver.wait_for(6))[-1]
+    assert (last.params["phonenumber"], last.params["SendSuccess"], last.params["SendFailed"],
+            last.params["TotalSent"]) == ("0951255505", "3", "3", "6")
+    resp = await mock_client.get("/MainService.svc/json/GetSendStatus",
+                                 params={"RefId": body["SMSID"], "ApiKey": KEY, "SecretKey": SECRET})
+    answer = await resp.json()
+    assert (answer["SendSuccess"], answer["SendFailed"], answer["TotalSent"]) == (3, 3, 6)
+
+
 async def test_equal_sends_share_their_meta_and_each_still_gets_its_callback(mock_client, callback_receiver, advance):
     # Sends with equal fields share one stored meta dict across requests (EsmsBackend.shared_meta); the callback
     # marked on the first must neither be marked on nor skip the second's.

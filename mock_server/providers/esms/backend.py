@@ -12,6 +12,7 @@ from ...core.callbacks import CallbackRequest
 from ...core.shared import SharedDicts
 from ...httputil import url_scheme
 from ...core.models import FINAL_STATUSES, Message, Status, StatusChange
+from ...core.store import REMOVED
 from . import codec
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class EsmsBackend:
         self._pruned_at = self.core.clock.now()  # when remember_request last dropped the RequestIds past their window
         # Equal meta dicts are one dict, across requests too (core/shared.py); on_status gives a message another one.
         self.shared_meta = SharedDicts(META_CACHE)
+        # (SMSID, store.changes, [success, failed, sent, receivers]) as of the last callback built (_batch_totals)
+        self._counts_memo: tuple[str | None, int, list[int]] | None = None
 
     def dump(self) -> dict[str, Any]:
         """Balances, brandnames and the RequestIds still inside their 24 h window (--store sqlite:PATH)."""
@@ -111,6 +114,23 @@ class EsmsBackend:
         since = self.core.clock.now() - STATUS_WINDOW
         return [m for m in self.core.store.batch(NAME, smsid) if m.account == account.api_key and m.created_at >= since]
 
+    def _batch_totals(self, message: Message) -> dict[str, Any]:
+        """The SMSID's totals as this message's change left them. Counted over the batch, they made the callbacks of
+        one group step O(phones²): a 5 000-phone send held the event loop ~5 s when its phones became final. When the
+        store says that exactly one change happened since the last count (store.changes), and it is this message's
+        in the same SMSID, the count moves by that message's old and new status instead: O(1) per phone."""
+        store, memo = self.core.store, self._counts_memo
+        if (memo is not None and memo[0] == message.batch_id and memo[1] + 1 == store.changes
+                and message.seq != REMOVED and len(message.history) >= 2):
+            counts = memo[2]
+            for i, (was, now) in enumerate(zip(codec.contribution(message.history[-2].status),
+                                                codec.contribution(message.status))):
+                counts[i] += now - was
+        else:
+            counts = codec.counts(store.batch(NAME, message.batch_id or ""))
+        self._counts_memo = (message.batch_id, store.changes, counts)
+        return codec.totals_of(counts, self.price)
+
     def on_status(self, message: Message, change: StatusChange) -> None:
         """One callback per phone once its final state is known (product.md §9); SEEN adds nothing for eSMS."""
         if change.status not in CALLBACK_STATUSES or message.meta.get("callback_sent"):
@@ -124,14 +144,13 @@ class EsmsBackend:
                                              "callback_skipped": f"CallbackUrl {url!r} is not an http(s) URL"})
             return
         message.meta = self.shared_meta({**message.meta, "callback_sent": True})
-        batch = self.core.store.batch(NAME, message.batch_id or "")
         self.core.callbacks.enqueue(
             CallbackRequest(
                 provider=NAME,
                 kind="callback",
                 method="GET",  # esms.md §4: HTTP GET, everything in the query string, no body
                 url=url,
-                query=codec.callback_query(message, batch, self.price),
+                query=codec.callback_query(message, self._batch_totals(message)),
                 message_id=message.id,
             )
         )

@@ -131,19 +131,35 @@ SUCCESS = (Status.DELIVERED, Status.SEEN)
 FAILED = (Status.UNDELIVERABLE, Status.EXPIRED, Status.REJECTED)
 
 
-def totals(batch: list[Message], price: Decimal) -> dict[str, Any]:
+def contribution(status: Status) -> tuple[int, int, int]:
+    """What one message in `status` adds to its SMSID's (SendSuccess, SendFailed, TotalSent)."""
+    return int(status in SUCCESS), int(status in FAILED), int(status != Status.ACCEPTED)
+
+
+def counts(batch: list[Message]) -> list[int]:
+    """[SendSuccess, SendFailed, TotalSent, TotalReceiver] of an SMSID's messages as they are now."""
+    success = failed = sent = 0
+    for m in batch:
+        s, f, t = contribution(m.status)
+        success, failed, sent = success + s, failed + f, sent + t
+    return [success, failed, sent, len(batch)]
+
+
+def totals_of(counts: list[int], price: Decimal) -> dict[str, Any]:
     """An SMSID's counts at this moment (product.md §9): what callbacks and GetSendStatus report."""
-    success = sum(1 for m in batch if m.status in SUCCESS)
-    failed = sum(1 for m in batch if m.status in FAILED)
-    sent = sum(1 for m in batch if m.status != Status.ACCEPTED)
+    success, failed, sent, receivers = counts
     return {
         "SendFailed": failed,
         "SendSuccess": success,
         # Only delivered messages are priced: the CSKH callback sample reports TotalPrice=0.0000 for two failures.
         "TotalPrice": money(price * success),
-        "TotalReceiver": len(batch),
+        "TotalReceiver": receivers,
         "TotalSent": sent,
     }
+
+
+def totals(batch: list[Message], price: Decimal) -> dict[str, Any]:
+    return totals_of(counts(batch), price)
 
 
 def send_status_code(batch: list[Message]) -> int:
@@ -155,9 +171,8 @@ def send_status_code(batch: list[Message]) -> int:
     return 2
 
 
-def callback_query(message: Message, batch: list[Message], price: Decimal) -> list[tuple[str, str]]:
-    """The documented query, in the documented order (esms.md §4 Viber sample)."""
-    t = totals(batch, price)
+def callback_query(message: Message, t: dict[str, Any]) -> list[tuple[str, str]]:
+    """The documented query, in the documented order (esms.md §4 Viber sample), with its SMSID's totals `t`."""
     telcoid, _ = network(message.phone)
     return [
         ("SMSID", message.batch_id or ""),

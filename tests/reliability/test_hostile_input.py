@@ -445,6 +445,21 @@ async def test_infobip_validity_period_of_5000_digits_is_clamped(mock_client, se
     await assert_intact(mock_client, seeded, extra=1)
 
 
+async def test_a_long_word_beside_an_at_and_a_scheme_is_shown_in_linear_time(mock_client, seeded):
+    # Every shown body goes through the URL-password mask. Its scheme pattern retried each letter of a long run of
+    # letters up to the run's end: O(n²), so a 100 000-letter Content with an "@" and a "://" held the event loop
+    # about 10 s on each GET of the message or of the journal (a 1 MB one, many minutes).
+    content = "a" * 100_000 + "@://"
+    resp = await mock_client.post(ES + "Send_Multiple_Sms_OTT/", json=esms_send(Content=content))
+    assert (await resp.json())["CodeResult"] == "100"
+    for path in ("/_mock/messages/latest", "/_mock/messages", "/_mock/requests?limit=1"):  # the journal's is cut
+        started = time.perf_counter()
+        resp = await mock_client.get(path)
+        assert resp.status == 200 and (content in await resp.text() or "requests" in path)
+        assert time.perf_counter() - started < 2, path
+    await assert_intact(mock_client, seeded, extra=1)
+
+
 @pytest.mark.parametrize("notify_url", ["http://[::1", "http://127.0.0.1:1/\r\nX-Evil: 1", "ftp://x", "::::"])
 async def test_infobip_unusable_notify_url_never_breaks_the_lifecycle(mock_client, seeded, advance, notify_url,
                                                                       caplog):

@@ -14,8 +14,13 @@ MASK = "***"
 # A scheme is matched only from the start of a run of scheme characters (the lookbehind), and each run is read once
 # (possessive): `[A-Za-z][A-Za-z0-9+.\-]*://` tried every letter of a run again up to its end, O(n²) in a long word,
 # so a 40 kB message text with an "@" and a "://" held the event loop 1.5 s each time it was shown (a 1 MB one, minutes).
-# Group 1 is the scheme, from the run's first letter, as that pattern matched it.
-_SCHEME = re.compile(r"(?<![A-Za-z0-9+.\-])[0-9+.\-]*+([A-Za-z][A-Za-z0-9+.\-]*+)://")
+# Group 1 is the scheme, from the run's first letter, as that pattern matched it. A tab, CR or LF may stand anywhere
+# in it and in "://": urlsplit deletes them before it splits (_UNSAFE_URL_BYTES_TO_REMOVE), so "http:/\t/u:pw@host"
+# is sent to host with u:pw as Basic auth, and was shown with its password in clear.
+_SCHEME = re.compile(r"(?<![A-Za-z0-9+.\-\t\r\n])[0-9+.\-\t\r\n]*+([A-Za-z][A-Za-z0-9+.\-\t\r\n]*+)"
+                     r":[\t\r\n]*+/[\t\r\n]*+/")
+# What urlsplit strips from a URL's start (_WHATWG_C0_CONTROL_OR_SPACE): "\x00http://u:pw@host" is a URL to host too.
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
 # Where the authority ends. For a value that is one URL: where urllib.parse.urlsplit (so the callback client) ends it,
 # at the first / ? or #, so the password masked is the one sent. Within other text (an error naming a URL, a body
 # that is not JSON) also at a space, a quote or an angle bracket, which no URL has unencoded.
@@ -26,16 +31,17 @@ _AUTHORITY_END_IN_TEXT = re.compile(r"[/?#\s\"<>]")
 def mask_url(text: str) -> str:
     """`text` with the password of every URL's userinfo masked: `http://user:***@host/cb`. Split as urlsplit splits
     it: the userinfo ends at the authority's last @, the username at the userinfo's first : (RFC 3986 §3.2.1)."""
-    if "@" not in text or "://" not in text:  # nearly every value: no search
-        return text
+    if "@" not in text or "://" not in text and "\t" not in text and "\r" not in text and "\n" not in text:
+        return text  # nearly every value: no search
     out: list[str] = []
     done = 0
-    lead = len(text) - len(text.lstrip())  # urlsplit strips leading blanks: a value that is one URL starts there
+    # urlsplit strips leading C0 controls and spaces: a value that is one URL starts there (or after any blank).
+    lead = {len(text) - len(text.lstrip()), len(text) - len(text.lstrip(_C0_OR_SPACE))}
     for m in _SCHEME.finditer(text):
         start = m.end()
         if start < done:  # inside the authority already masked
             continue
-        end_of = _AUTHORITY_END if m.start(1) == lead else _AUTHORITY_END_IN_TEXT
+        end_of = _AUTHORITY_END if m.start(1) in lead else _AUTHORITY_END_IN_TEXT
         found = end_of.search(text, start)
         end = found.start() if found else len(text)
         at = text.rfind("@", start, end)

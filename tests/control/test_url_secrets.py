@@ -162,6 +162,30 @@ async def test_a_skipped_callback_names_its_url_masked(mock_client, advance):
     assert message["meta"]["callback_url"] == "ftp://user:***@files.example/cb"
 
 
+@pytest.mark.parametrize("prefix, password", [
+    ("http:/\t/", SECRET), ("http\r\n://", SECRET), ("ht\ntp://", f"{SECRET} x"), ("\x00http://", f"{SECRET} x"),
+    ("\x01\x1fhttp://", f'{SECRET}"<x>'),
+])
+async def test_a_callback_url_that_urlsplit_cleans_up_is_shown_masked(mock_client, callback_receiver, advance,
+                                                                     callback_attempts, prefix, password):
+    # urlsplit (so the callback client) deletes every tab, CR and LF and strips leading C0 controls before it splits:
+    # these URLs go to the receiver with the password as Basic auth. The mask wanted a plain "://" at the value's
+    # first non-blank; elsewhere it reads a URL within prose, ended by a space or a quote: the messages, the attempt
+    # log and the journal showed the password (or its part after a space or quote) in clear.
+    url = callback_receiver.url.replace("http://", f"{prefix}user:{password}@", 1) + "/cb"
+    await esms_send(mock_client, url)
+    await advance(1)
+    (hit,) = await callback_receiver.wait_for(1)
+    assert hit.headers["Authorization"] == "Basic " + base64.b64encode(f"user:{password}".encode()).decode()
+    assert hit.path == "/cb"
+    (attempt,) = await callback_attempts(1)
+    assert attempt["url"].startswith(prefix + "user:***@")
+    message = json.loads(await text_of(mock_client, "/_mock/messages/latest"))
+    assert message["meta"]["callback_url"] == prefix + "user:***@" + callback_receiver.url[7:] + "/cb"
+    for path in ("/_mock/messages", "/_mock/callbacks", "/_mock/requests"):
+        assert SECRET not in await text_of(mock_client, path), path
+
+
 INFOBIP_AUTH = {"Authorization": "Basic " + base64.b64encode(b"Aladdin:open sesame").decode()}
 
 

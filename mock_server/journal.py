@@ -142,10 +142,66 @@ def _mask_pair(key: str, value: str) -> tuple[str, str]:
     return key, MASK if _SECRET_KEYS.search(key) else mask_url(value)
 
 
-# A secret member in JSON text that could not be parsed (cut at BODY_LIMIT, or malformed): "SecretKey": "..." or a
-# bare number (eSMS binds "SecretKey": 1234 to its string too; only strings were masked, numbers stayed in clear).
-_SECRET_MEMBER = re.compile(r'("(?:[^"\\]|\\.)*(?:secret|password|passwd)(?:[^"\\]|\\.)*"\s*:\s*)'
-                            r'(?:"(?:[^"\\]|\\.)*"?|[^\s,}\]]+)', re.IGNORECASE)
+# JSON text that could not be parsed (cut at BODY_LIMIT, or malformed) is read as a sequence of string literals, each
+# once: a literal ends at its closing quote or, cut, at the text's end (possessive, no retry from a quote inside it).
+# Two regexes retried from every quote up to the text's end: a 64 KB body of a\"b repeated, never closed, held the
+# event loop 25 s each time the journal was read.
+_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:(")|\\?\Z)')
+# After a key: its colon, and a bare value (eSMS binds "SecretKey": 1234 to its string too).
+_MEMBER_COLON = re.compile(r'\s*+:\s*+([^\s,}\]"]*+)')
+
+
+def _decoded(literal: str, closed: bool) -> str | None:
+    """A string literal's value; a cut one as far as it goes; None if it cannot be read."""
+    if not closed:
+        literal = literal.rstrip("\\") + '"'  # (a cut escape dropped)
+    if "\\" not in literal:
+        return literal[1:-1]
+    try:
+        return json.loads(literal)
+    except ValueError:
+        return None
+
+
+def mask_json_text(text: str) -> str:
+    """Unparsed JSON text with secret members ("SecretKey": "..." or a bare number) and URL passwords masked. A literal
+    with an escape is written out plainly, masked: a client may spell an @ as \\u0040, a / as \\/, an e of SecretKey
+    as \\u0065, a tab that urlsplit drops as \\t, and the masks read the text as it stands."""
+    out: list[str] = []
+    done = 0
+    mask_next = False
+    for m in _JSON_STRING.finditer(text):
+        literal = m.group(0)
+        out.append(mask_url(text[done:m.start()]))
+        done = m.end()
+        if mask_next:  # the value of a secret member
+            out.append('"***"')
+            mask_next = False
+            continue
+        value = _decoded(literal, m.group(1) is not None)
+        after = _MEMBER_COLON.match(text, m.end())
+        if after is not None and value is not None and _SECRET_KEYS.search(value):
+            out.append(literal + text[m.end():after.start(1)])
+            done = after.end()
+            if after.group(1):  # a bare value
+                out.append('"***"')
+            else:
+                mask_next = True
+            continue
+        if "\\" in literal and value is not None:
+            if (masked := mask_url(value)) is not value:  # written out plainly only where a password is masked
+                literal = json.dumps(masked, ensure_ascii=False)
+                try:
+                    literal.encode("utf-8")  # a lone surrogate escape ("\\ud800") has no UTF-8 form: kept escaped
+                except UnicodeEncodeError:
+                    literal = json.dumps(masked)
+                if m.group(1) is None:  # cut: still open
+                    literal = literal[:-1]
+        else:
+            literal = mask_url(literal)
+        out.append(literal)
+    out.append(mask_url(text[done:]))
+    return "".join(out)
 
 
 def mask_body(raw: bytes) -> str | None:
@@ -158,7 +214,7 @@ def mask_body(raw: bytes) -> str | None:
     except (ValueError, RecursionError):
         pass
     if text.lstrip("\ufeff \t\r\n").startswith(("{", "[")):  # a BOM too: eSMS reads the JSON after one
-        return mask_url(_SECRET_MEMBER.sub(lambda m: m.group(1) + '"***"', text))
+        return mask_json_text(text)
     if "=" in text and "&" in text or text.count("=") == 1:
         pairs = parse_qsl(text, keep_blank_values=True)
         if pairs:

@@ -240,6 +240,26 @@ async def test_journal_masks_a_callback_url_password_in_a_query_and_in_unparsed_
                                 '"CallbackUrl":"http://user:***@127.0.0.1:9/cb","Phones":[')
 
 
+async def test_journal_masks_escaped_secrets_in_a_body_cut_at_64_kb(mock_client, callback_receiver, advance):
+    # A body over 64 KB is journaled as text: the masks read it as it stands, so a SecretKey key spelt S\u0065cretKey
+    # and a URL whose @ or / are JSON escapes (\u0040, \/) showed their secrets in clear; eSMS reads them all and
+    # the callback carries the password.
+    url = with_password(callback_receiver.url) + "/cb"
+    raw = ('{"ApiKey":"ESMS_SANDBOX_KEY","S\\u0065cretKey":"ESMS_SANDBOX_SECRET","Brandname":"MOCKBRAND",'
+           '"SmsType":"23","Phones":["0901255500"],"CallbackUrl":%s,"Content":"%s"}'
+           % (json.dumps(url).replace("@", "\\u0040").replace("/", "\\/"), "a" * 70_000))
+    resp = await mock_client.post(ESMS, data=raw.encode(), headers={"Content-Type": "application/json"})
+    assert (await resp.json(content_type=None))["CodeResult"] == "100"
+    await advance(1)
+    (hit,) = await callback_receiver.wait_for(1)
+    assert hit.headers["Authorization"] == BASIC
+    (entry,) = await journal(mock_client)
+    assert entry["body"].startswith('{"ApiKey":"ESMS_SANDBOX_KEY","S\\u0065cretKey":"***","Brandname":"MOCKBRAND",')
+    assert f'"CallbackUrl":"{shown(callback_receiver.url)}/cb"' in entry["body"]
+    text = await text_of(mock_client, "/_mock/requests")
+    assert SECRET not in text and "ESMS_SANDBOX_SECRET" not in text
+
+
 # --- NXCLOUD app webhooks: GET /_mock/accounts and the control answers ------------------------------------------------
 
 NX_KEY, NX_SECRET, NX_APP = "fme2na3kdi3ki", "abciiiko2k3", "TexxxP6"

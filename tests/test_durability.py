@@ -327,6 +327,40 @@ async def test_infobip_logs_and_reports_keep_their_order_across_a_restart(tmp_pa
         await stop(proc)
 
 
+async def test_unread_reports_come_back_in_the_order_their_walks_finished_not_by_time(tmp_path: Path):
+    # Reports are served oldest first, in the order the walks finished. Statuses forced at one mock time, the newer
+    # message first, finish in the other order than the messages were stored, at the same `at`: read back sorted by
+    # time then store order, the reports were served in another order after a restart.
+    db = tmp_path / "mock.db"
+    auth = {"Authorization": INFOBIP_AUTH}
+    proc, server = await start(db)
+    try:
+        ids = []
+        for phone in ("41793055500", "41793055504", "41793055500"):
+            sent = await asyncio.to_thread(post, server, "/omni/1/advanced", {
+                "destinations": [{"to": {"phoneNumber": phone}}], "viber": {"text": "order"}}, auth)
+            ids.append(sent["messages"][0]["messageId"])
+        by_provider_id = {m["provider_id"]: m["id"] for m in await asyncio.to_thread(server.messages)}
+        for i in (2, 0, 1):
+            await asyncio.to_thread(server.force_status, by_provider_id[ids[i]], "delivered")
+        await asyncio.to_thread(server.advance, 0)  # a write: everything up to here is on disk when it answers
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    proc, server = await start(db)
+    try:
+        reports = await asyncio.to_thread(lambda: server.call("GET", "/omni/1/reports?limit=1", headers=auth))
+        assert [r["messageId"] for r in reports["results"]] == [ids[2]]
+    finally:
+        await stop(proc)
+    proc, server = await start(db)  # again, with one of them taken: the rest keep their order
+    try:
+        reports = await asyncio.to_thread(lambda: server.call("GET", "/omni/1/reports", headers=auth))
+        assert [r["messageId"] for r in reports["results"]] == [ids[0], ids[1]]
+    finally:
+        await stop(proc)
+
+
 async def test_a_cap_lowered_at_restart_forgets_what_the_evicted_messages_owed(tmp_path: Path):
     db = tmp_path / "mock.db"
     listener = CallbackListener()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import itertools
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -152,6 +153,10 @@ class InfobipBackend:
                              key=str(spec.get("key") or config_key(account.username, i, str(name))))
         self.deliveries: dict[str, Delivery] = {}  # core message id -> its walk through the flow, oldest first
         self.reports = UnreadReports()  # final reports not yet fetched at /omni/1/reports
+        # The order walks finished in, written with each unread report so a restart reads them back in it: their `at`
+        # (the step's due time) ties, or runs against that order (statuses forced at one mock time, newer first; a
+        # real-clock step run a moment late), so sorting by it served them in another order after a restart.
+        self._finished = itertools.count()
         self.shared_meta = SharedDicts(META_CACHE)  # equal meta dicts are one (core/shared.py)
         # A client may give a destination the messageId of an earlier one; the store indexes the first message of each
         # provider id only, so once that happened, logs by messageId walk every delivery instead of using the index.
@@ -194,13 +199,20 @@ class InfobipBackend:
         self.deliveries = dict(sorted(self.deliveries.items(), key=lambda kv: _walk_order(kv[1])))
         self.ids_reused = len({d.message_id for d in self.deliveries.values()}) != len(self.deliveries)
 
-        def stored_order(row: list[Any]) -> tuple[float, int]:
+        def stored_order(row: list[Any]) -> tuple[int, float, int]:
+            if len(row) > 4:  # the order the walks finished in
+                return 1, row[4], 0
+            # A row written before that order was kept: by time, ties in the order the messages were stored.
             message = self.core.store.get(row[3])
-            return row[1], message.seq if message is not None else -1
+            return 0, row[1], message.seq if message is not None else -1
 
+        last = -1
         for row in sorted((r for k, r in rows.items() if k.startswith("report/")), key=stored_order):
-            user, at, report, key = row
+            user, at, report, key = row[:4]
             self.reports.add(UnreadReport(user, at, key, report))
+            if len(row) > 4:
+                last = max(last, int(row[4]))
+        self._finished = itertools.count(last + 1)
 
     def forget(self, message: Message) -> None:
         """A message cleared or evicted from the store: its walk and unread report go with it."""
@@ -510,8 +522,9 @@ class InfobipBackend:
         delivery.report_at = self.core.clock.now() if done_at is None else done_at
         self.reports.add(delivery)
         if self.core.persist.enabled:
+            order = next(self._finished)
             self.core.persist.put(f"{NAME}/report/{delivery.id}",
-                                  lambda: [delivery.user, delivery.at, self._rendered(delivery), delivery.id])
+                                  lambda: [delivery.user, delivery.at, self._rendered(delivery), delivery.id, order])
         if delivery.notify_url:
             self._push(delivery, self._report(delivery, delivery.current))
 

@@ -40,6 +40,10 @@ class MemoryStore:
         self._on_evict = on_evict
         self.evicted = 0  # messages dropped to keep the bound, since start
         self._by_id: dict[str, Message] = {}
+        # Bumped by every add, remove and status change of a stored message, and by a clear (never reset): a reader
+        # that saw N and now sees N + 1 knows that exactly one thing happened since (eSMS's batch totals, kept up to
+        # date per change: EsmsBackend._batch_totals).
+        self.changes = 0
         self.reset()
 
     def reset(self) -> None:
@@ -52,9 +56,8 @@ class MemoryStore:
         self._by_batch: dict[str, dict[str, Any]] = {}
         self._by_phone: dict[str, Any] = {}  # the international form of the phone -> the message(s)
         self._next = 0
-        # Bumped by every add, remove and status change of a stored message: a reader that saw N and now sees N + 1
-        # knows that exactly one thing happened since (eSMS's batch totals, kept up to date per change: EsmsBackend).
-        self.changes = 0
+        # A clear is a change too: no count kept across it holds (see __init__).
+        self.changes += 1
         # For eviction, kept only when bounded: every message in insertion order, and the final ones by age (below).
         self._order: deque[Message] = deque()
         self._finals: deque[Message] = deque()  # final messages in the order they became final, ages increasing

@@ -225,7 +225,10 @@ async def test_webhooks_can_be_set_under_the_apps_account_as_product_md_places_t
 async def test_webhook_control_refuses_a_url_that_cannot_be_parsed(mock_client, advance):
     # The schema's pattern let "http://[::1" through (200); no receipt could go there, and only the stored
     # message's meta.receipts_skipped said why.
-    for name, url in (("dr_webhook", "http://[::1"), ("message_webhook", "https://[fe80::1/x")):
+    # A bad port parses too ("http://u:p@h:99999/x"), and failed only when a receipt was sent.
+    for name, url in (("dr_webhook", "http://[::1"), ("message_webhook", "https://[fe80::1/x"),
+                      ("dr_webhook", "http://u:p@h.example:99999/x"), ("dr_webhook", "http://h.example:abc/x"),
+                      ("message_webhook", "http://h.example:0/x"), ("dr_webhook", "http://u:p@/x")):
         resp = await mock_client.post(f"/_mock/nxcloud/apps/{APP}/webhooks", json={name: url, "sign_callbacks": True})
         assert resp.status == 400
         assert (await resp.json())["error"] == f'{name}: must be "" (none) or an http(s) URL'

@@ -103,11 +103,14 @@ def _flag(raw: Mapping[str, Any], name: str, default: bool) -> bool:
 
 
 def is_http_url(url: str) -> bool:
+    """An http(s) URL a receipt can be sent to: it parses, names a host, and its port (if any) is 1-65535, as the
+    callback client needs (core/http_client.py refuses the rest with a ValueError at every try)."""
     try:
         parts = urlsplit(url)
+        port = parts.port  # "http://h:99999/x" and "http://h:abc/x" parse, and fail only here
     except ValueError:  # "http://[::1" and the like
         return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0
 
 
 class NxcloudBackend:

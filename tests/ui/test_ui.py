@@ -807,3 +807,25 @@ def test_an_image_pointing_at_the_mock_itself_is_not_loaded(inbox: Inbox, expect
     status, out = inbox.server.call("GET", "/_mock/messages?limit=10")
     assert status == 200 and out["total"] == 2, [m["phone"] for m in out["items"]]
     expect(page.locator("#list button.item")).to_have_count(2)
+
+
+def test_another_message_opens_at_its_top_and_a_live_update_keeps_the_place(inbox: Inbox, expect):
+    # Picking another message kept the view pane's scroll position, so it could open scrolled to its middle.
+    page = inbox.page
+    inbox.open()
+    inbox.live(expect)
+    tall = "\n".join(f"line {i}" for i in range(200))
+    inbox.server.esms("0901255505", "First\n" + tall)  # slow: still under way, so an advance changes it live
+    inbox.server.esms("0911255500", "Second\n" + tall)
+    view = page.locator("#view")
+    inbox.item("0901255505").click()
+    expect(view.get_by_test_id("view-status")).to_have_text("accepted")
+    view.evaluate("v => { v.scrollTop = v.scrollHeight; }")
+    scrolled = view.evaluate("v => v.scrollTop")
+    assert scrolled > 500
+    inbox.advance(expect, 0.3)  # sent: the same message is drawn again, live
+    expect(view.get_by_test_id("view-status")).to_have_text("sent")
+    assert view.evaluate("v => v.scrollTop") == scrolled
+    inbox.item("0911255500").click()
+    expect(view).to_contain_text("Second")
+    assert view.evaluate("v => v.scrollTop") == 0

@@ -854,8 +854,11 @@ function renderView() {
     m.meta && Object.keys(m.meta).length ? h('details', { class: 'meta', 'data-open-key': 'meta' },
       h('summary', {}, 'Provider details (meta)'),
       h('pre', { class: 'code' }, h('code', {}, pretty(m.meta)))) : null);
+  const another = els.view.dataset.id !== m.id;
   els.view.replaceChildren(article);
   els.view.dataset.id = m.id;
+  // Another message opens at its top; a live update of the one shown keeps the reader's place.
+  if (another) els.view.scrollTop = 0;
   for (const d of els.view.querySelectorAll('details')) if (open.has(d.dataset.openKey)) d.open = true;
   if (focusKey) {
     const again = els.view.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`);

@@ -89,11 +89,12 @@ def render_error(exc: ProviderError, envelope: str = SEND) -> web.Response:
     )
 
 
-_FAULT_MESSAGES = {500: "Internal error", 502: "Bad Gateway", 503: "Service Unavailable", 429: "Too Many Requests"}
+_FAULT_MESSAGES = {500: "Internal error"}  # WCF's own words; every other status: its standard phrase (_phrase)
 
 
 def _phrase(status: int) -> str:
-    """The standard reason phrase of a status the table above does not name (504 Gateway Timeout, ...)."""
+    """The standard reason phrase of a status the table above does not name (502 Bad Gateway, 429 Too Many
+    Requests, ...)."""
     try:
         return HTTPStatus(status).phrase
     except ValueError:  # 599: no standard phrase

@@ -91,14 +91,11 @@ class Delivery:
     def to(self) -> str:
         return self.message.phone
 
-    # As an unread report (UnreadReports): an UnreadReport object per walk was 64 bytes of every message.
+    # As an unread report (UnreadReports, with `account` above): an UnreadReport object per walk was 64 bytes of every
+    # message.
     @property
     def id(self) -> str:
         return self.message.id
-
-    @property
-    def user(self) -> str:
-        return self.message.account
 
     @property
     def at(self) -> float:
@@ -483,7 +480,7 @@ class InfobipBackend:
         return codec.report(
             bulk_id=delivery.bulk_id, message_id=delivery.message_id, to=delivery.to,
             sent_at=attempt.sent_at if attempt.sent_at is not None else attempt.started_at, done_at=done_at,
-            message_count=self._count(delivery, attempt), mcc_mnc=delivery.mcc_mnc,
+            message_count=self._count(attempt, self._data(delivery, attempt)), mcc_mnc=delivery.mcc_mnc,
             price_obj=codec.price(0.0 if status.group_name == "REJECTED" else self.prices.get(attempt.channel, 0.0),
                                   self.currency),
             status=status, error=error, channel=attempt.channel, callback_data=delivery.callback_data,
@@ -496,10 +493,10 @@ class InfobipBackend:
             return attempt.data or {}
         return codec.CHANNEL_DATA[delivery.endpoint](plain(delivery.message.raw_request)).get(attempt.channel) or {}
 
-    def _count(self, delivery: Delivery, attempt: Attempt) -> int:
-        if attempt.channel == "SMS":
-            return codec.sms_count(str(self._data(delivery, attempt).get("text") or ""))
-        return 1
+    @staticmethod
+    def _count(attempt: Attempt, data: Mapping[str, Any]) -> int:
+        """messageCount: SMS parts of the step's text (`data`: _data()), 1 on Viber."""
+        return codec.sms_count(str(data.get("text") or "")) if attempt.channel == "SMS" else 1
 
     def _finish(self, delivery: Delivery) -> None:
         """The destination's final state: one report, pulled once at /omni/1/reports and pushed to notifyUrl."""
@@ -524,7 +521,7 @@ class InfobipBackend:
         if self.core.persist.enabled:
             order = next(self._finished)
             self.core.persist.put(f"{NAME}/report/{delivery.id}",
-                                  lambda: [delivery.user, delivery.at, self._rendered(delivery), delivery.id, order])
+                                  lambda: [delivery.account, delivery.at, self._rendered(delivery), delivery.id, order])
         if delivery.notify_url:
             self._push(delivery, self._report(delivery, delivery.current))
 
@@ -614,11 +611,12 @@ class InfobipBackend:
             status = self.send_status if attempt.sent_at is None else OmniStatus.PENDING_ENROUTE
         sent_at = attempt.sent_at if attempt.sent_at is not None else attempt.started_at
         last_change = delivery.message.history[-1].at if delivery.message.history else sent_at
+        data = self._data(delivery, attempt)  # read back from the body once a walk let go of it: once per entry
         return codec.log_entry(
             bulk_id=delivery.bulk_id, message_id=delivery.message_id, to=delivery.to, sender=attempt.sender or "",
-            text=str(self._data(delivery, attempt).get("text") or ""), sent_at=sent_at,
+            text=str(data.get("text") or ""), sent_at=sent_at,
             done_at=attempt.done_at if attempt.done_at is not None else max(last_change, sent_at),
-            message_count=self._count(delivery, attempt), mcc_mnc=delivery.mcc_mnc,
+            message_count=self._count(attempt, data), mcc_mnc=delivery.mcc_mnc,
             price_obj=codec.price(0.0 if status.group_name == "REJECTED" else self.prices.get(attempt.channel, 0.0),
                                   self.currency),
             status=status, channel=attempt.channel,
@@ -631,7 +629,7 @@ class UnreadReport:
     finishes here is its own unread report instead (Delivery.id/user/at/channel): the report is built from it when
     read, the same bytes every time, since nothing in a finished walk changes (bench/run.py memory)."""
 
-    user: str  # account username
+    account: str  # username
     at: float  # when the final state was reached: pruned 48 h later
     id: str  # core message id
     report: dict[str, Any]
@@ -649,7 +647,7 @@ class UnreadReport:
         return self.report["channel"]
 
 
-Entry = Delivery | UnreadReport  # what UnreadReports holds: user, at, id, bulk_id, message_id, channel
+Entry = Delivery | UnreadReport  # what UnreadReports holds: account, at, id, bulk_id, message_id, channel
 
 
 class UnreadReports:
@@ -669,7 +667,7 @@ class UnreadReports:
         return self._by_account.get(user, {}).get(key)
 
     def add(self, entry: Entry) -> None:
-        user = entry.user
+        user = entry.account
         entries = self._by_account.get(user)
         if entries is None:
             entries = self._by_account[user] = {}
@@ -678,7 +676,7 @@ class UnreadReports:
         buckets.add(self._by_message.setdefault(user, {}), entry.message_id, entry)
 
     def remove(self, entry: Entry) -> None:
-        user = entry.user
+        user = entry.account
         entries = self._by_account.get(user)
         if entries is None or entries.get(entry.id) is not entry:
             return

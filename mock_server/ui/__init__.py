@@ -3,7 +3,9 @@
 Every UI answer carries a strict Content-Security-Policy: the page shows strings chosen by whoever sent a message
 (text, button links, image URLs), so even if a rendering bug let markup through, no inline or foreign script could
 run. Images may come from anywhere over http(s) because Viber messages reference them by URL; everything else is
-same-origin only, which is also what keeps the inbox working offline (no CDN, no external fonts)."""
+same-origin only, which is also what keeps the inbox working offline (no CDN, no external fonts). `default-src` does
+not cover `base-uri` and `form-action`: they are set apart, so injected markup could neither re-root the page's
+relative URLs nor post a form elsewhere."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' https: http: data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'"
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

@@ -247,7 +247,7 @@ async def test_the_redirects_to_the_inbox_carry_the_mock_and_ui_headers(mock_cli
     assert resp.headers["X-Mock-Server"] == "0.1.0"
     assert resp.headers["Content-Security-Policy"] == (
         "default-src 'self'; img-src 'self' https: http: data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'")
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
 
 

@@ -829,3 +829,31 @@ def test_another_message_opens_at_its_top_and_a_live_update_keeps_the_place(inbo
     inbox.item("0911255500").click()
     expect(view).to_contain_text("Second")
     assert view.evaluate("v => v.scrollTop") == 0
+
+
+def test_injected_base_and_form_elements_are_refused_by_the_policy(inbox: Inbox, expect):
+    # default-src does not cover base-uri and form-action: had markup slipped through the escaping, a <base> would
+    # re-root the page's relative URLs (its API calls) and a <form> could post elsewhere. Both are set apart now.
+    page = inbox.page
+    inbox.open()
+    inbox.live(expect)
+    inbox.errors_allowed = True  # Chromium reports each refusal on the console
+    base_before = page.evaluate("document.baseURI")
+    violations = page.evaluate("""() => new Promise(resolve => {
+        const seen = [];
+        document.addEventListener('securitypolicyviolation', e => {
+            seen.push(e.effectiveDirective);
+            if (seen.length === 2) resolve(seen.sort());
+        });
+        const base = document.createElement('base');
+        base.href = 'http://127.0.0.2:9/';
+        document.head.appendChild(base);
+        const form = document.createElement('form');
+        form.action = 'http://127.0.0.2:9/steal';
+        form.method = 'post';
+        document.body.appendChild(form);
+        form.submit();
+    })""")
+    assert violations == ["base-uri", "form-action"]
+    assert page.evaluate("document.baseURI") == base_before
+    assert page.url == inbox.server.base + "/_mock/ui/"

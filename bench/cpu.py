@@ -14,7 +14,6 @@ server is the bottleneck. Same servers and load as bench/run.py (wrk when instal
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -24,9 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run  # noqa: E402  (bench/run.py: servers, load, requests)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime, in clock ticks
+cpu_seconds = run.cpu_seconds  # bench/stages.py imports it from here
 
 
 def main() -> None:

@@ -125,6 +125,12 @@ def call_json(port: int, method: str, path: str, body: Any = None, **kw: Any) ->
     return json.loads(raw)
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (utime + stime from /proc/PID/stat), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # in clock ticks
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -279,12 +285,20 @@ class Load:
                 "errors": raw["socket_errors"] + raw["bad"], "rps": round(raw["requests"] / secs, 1),
                 "p50_ms": round(raw["p50_us"] / 1000, 3), "p99_ms": round(raw["p99_us"] / 1000, 3)}
 
-    def run(self, url: str, requests: list[Request], duration: float, marker: str) -> dict[str, Any]:
-        return self.finish(self.start(url, requests, duration, marker), duration)
+    def run(self, url: str, requests: list[Request], duration: float, marker: str,
+            pid: int | None = None) -> dict[str, Any]:
+        """One round of load; with `pid`, also the server's CPU per request answered (`cpu_us`, bench/cpu.py's
+        measure: on a shared machine it moves much less than requests/s)."""
+        before = cpu_seconds(pid) if pid is not None else 0.0
+        result = self.finish(self.start(url, requests, duration, marker), duration)
+        if pid is not None:
+            result["cpu_us"] = round((cpu_seconds(pid) - before) / max(result["requests"], 1) * 1e6, 1)
+        return result
 
 
 def median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    return {key: round(statistics.median(r[key] for r in rounds), 3) for key in ("rps", "p50_ms", "p99_ms")} | {
+    keys = ("rps", "p50_ms", "p99_ms") + (("cpu_us",) if all("cpu_us" in r for r in rounds) else ())
+    return {key: round(statistics.median(r[key] for r in rounds), 3) for key in keys} | {
         "errors": sum(r["errors"] for r in rounds), "requests": sum(r["requests"] for r in rounds)}
 
 
@@ -317,14 +331,18 @@ class Bench:
             for who, server in (("mock", mock), ("baseline", base)):
                 if who == "mock":
                     (before_round or (lambda: self.reset(mock, receiver)))()
-                result = self.load.run(server.url, make(), duration, marker)
+                result = self.load.run(server.url, make(), duration, marker, pid=server.pid)
                 if rnd >= 0:
                     rounds[who].append(result)
         m, b = median_of(rounds["mock"]), median_of(rounds["baseline"])
         ratio = round(m["rps"] / b["rps"], 3) if b["rps"] else None
+        # The same comparison by server CPU per request (baseline / mock, so that higher is better, as `ratio`): what
+        # the requests/s ratio comes down to when the server is the bottleneck, without the neighbours' noise.
+        cpu_ratio = round(b["cpu_us"] / m["cpu_us"], 3) if m.get("cpu_us") and b.get("cpu_us") else None
         self.results.setdefault("scenarios", {})[name] = {"mock": m, "baseline": b, "ratio": ratio,
-                                                          "rounds": rounds}
-        self.log(f"  {name:10s} mock {m['rps']:>9.1f} req/s  baseline {b['rps']:>9.1f} req/s  ratio {ratio}")
+                                                          "cpu_ratio": cpu_ratio, "rounds": rounds}
+        self.log(f"  {name:10s} mock {m['rps']:>9.1f} req/s  baseline {b['rps']:>9.1f} req/s  ratio {ratio}  "
+                 f"server CPU {m.get('cpu_us')} / {b.get('cpu_us')} us a request (ratio {cpu_ratio})")
 
     def fill_infobip(self, port: int, total: int, per_request: int = 100, start: int = 0) -> None:
         conn = http.client.HTTPConnection(HOST, port, timeout=60)
@@ -492,11 +510,13 @@ def machine() -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     rows = [f"{'scenario':14s} {'mock req/s':>11s} {'base req/s':>11s} {'ratio':>6s} {'p50 ms':>7s} {'p99 ms':>7s} "
-            f"{'base p99':>8s} {'errors':>6s}"]
+            f"{'base p99':>8s} {'errors':>6s} {'CPU us mock/base':>17s} {'CPU ratio':>9s}"]
     for name, s in results.get("scenarios", {}).items():
         m, b = s["mock"], s["baseline"]
+        cpu = f"{m['cpu_us']:.0f} / {b['cpu_us']:.0f}" if "cpu_us" in m and "cpu_us" in b else "-"
+        cpu_ratio = f"{s['cpu_ratio']:.2f}" if s.get("cpu_ratio") is not None else "-"
         rows.append(f"{name:14s} {m['rps']:>11.1f} {b['rps']:>11.1f} {s['ratio']:>6.2f} {m['p50_ms']:>7.2f} "
-                    f"{m['p99_ms']:>7.2f} {b['p99_ms']:>8.2f} {m['errors']:>6d}")
+                    f"{m['p99_ms']:>7.2f} {b['p99_ms']:>8.2f} {m['errors']:>6d} {cpu:>17s} {cpu_ratio:>9s}")
     if "callbacks" in results:
         c = results["callbacks"]
         rows.append(f"callbacks: {c['callbacks_per_s']} delivered/s while sends continue; lost {c['lost']}")

@@ -29,10 +29,12 @@ def test_bench_smoke_writes_a_well_formed_result(tmp_path: Path) -> None:
     assert meta["settings"]["smoke"] is True and meta["settings"]["scenarios"] == ["esms_1"]
     scenario = result["scenarios"]["esms_1"]
     for side in ("mock", "baseline"):
-        assert {"rps", "p50_ms", "p99_ms", "errors", "requests"} <= set(scenario[side])
+        assert {"rps", "p50_ms", "p99_ms", "errors", "requests", "cpu_us"} <= set(scenario[side])
         assert scenario[side]["requests"] > 0 and len(scenario["rounds"][side]) == 1
+        assert scenario[side]["cpu_us"] >= 0  # server CPU per request, from /proc (0 if a short round got no tick)
     assert isinstance(scenario["ratio"], float)
-    assert "ratio" in proc.stdout and "esms_1" in proc.stdout
+    assert scenario["cpu_ratio"] is None or isinstance(scenario["cpu_ratio"], float)
+    assert "ratio" in proc.stdout and "CPU ratio" in proc.stdout and "esms_1" in proc.stdout
 
 
 def test_bench_floor_answers_the_baselines_esms_answer_on_a_kept_alive_connection() -> None:

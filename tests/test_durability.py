@@ -453,3 +453,52 @@ async def test_a_walk_that_let_go_of_its_data_logs_its_own_text_after_a_restart_
         assert (message["channel"], message["content"]) == ("sms", {"text": text})
     finally:
         await stop(proc)
+
+
+async def test_the_callback_log_comes_back_in_the_order_its_tries_finished(tmp_path: Path):
+    # Tries run side by side: one begun first may finish last. The log lists them as they finished; after a restart
+    # it came back in the order they began (sorted by start time, then an id numbered at the start).
+    from aiohttp import web
+
+    release = asyncio.Event()
+    got: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        got.append(request.path)
+        if request.path == "/slow":
+            await release.wait()
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/{name}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    receiver = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    db = tmp_path / "mock.db"
+    proc, server = await start(db)
+    try:
+        for phone, path in (("0901255500", "/slow"), ("0911255500", "/fast")):
+            await asyncio.to_thread(post, server, "/MainService.svc/json/Send_Multiple_Sms_OTT/", {
+                "ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET", "Brandname": "MOCKBRAND",
+                "SmsType": "23", "Content": "x", "Phones": [phone], "CallbackUrl": receiver + path})
+        ids = {m["phone"]: m["id"] for m in await asyncio.to_thread(server.messages)}
+        await asyncio.to_thread(server.advance, 1)  # both delivered at one mock time: both tries begin
+        fast = await asyncio.to_thread(server.wait_for_callback, delivered=True)  # the fast one is logged first
+        assert "/fast?" in fast["url"] and got[0] == "/slow"  # though the slow one began first
+        release.set()
+        await asyncio.to_thread(lambda: server.wait_for_callback(message_id=ids["0901255500"], delivered=True))
+        live = await asyncio.to_thread(server.call, "GET", "/_mock/callbacks")
+        assert [a["url"].split("?")[0].rsplit("/", 1)[1] for a in live["items"]] == ["slow", "fast"]  # newest first
+        await asyncio.to_thread(server.advance, 0)  # a write: everything up to here is on disk when it answers
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    proc, server = await start(db)
+    try:
+        restored = await asyncio.to_thread(server.call, "GET", "/_mock/callbacks")
+        assert [(a["id"], a["url"]) for a in restored["items"]] == [(a["id"], a["url"]) for a in live["items"]]
+    finally:
+        await stop(proc)
+        await runner.cleanup()

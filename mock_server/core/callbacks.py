@@ -248,7 +248,8 @@ class CallbackDispatcher:
 
     def restore_log(self, attempts: list[CallbackAttempt]) -> None:
         """The attempt log after a restart, from the attempts the restored messages carry (replay works again)."""
-        for attempt in sorted(attempts, key=lambda a: (a.at, int(a.id[3:]) if a.id[3:].isdigit() else 0)):
+        # In the order they were logged: ids are numbered as each joins the log (_attempt), whatever time it began.
+        for attempt in sorted(attempts, key=lambda a: int(a.id[3:]) if a.id[3:].isdigit() else 0):
             self.attempts.append(attempt)
 
     def resume(self) -> None:
@@ -292,7 +293,6 @@ class CallbackDispatcher:
             at=self.clock.now(),
             kind=request.kind,
             request={"headers": headers, "body": body.decode("utf-8", "replace") if body is not None else None},
-            id=f"cb_{next(self._ids)}",
             source=request,
         )
         retryable = False
@@ -335,6 +335,10 @@ class CallbackDispatcher:
         else:
             self._owe(series, request, attempt + 1)
             self.scheduler.after(self.backoff(request.provider, attempt), "callback.retry", series)
+        # Numbered as it joins the log, not as the try starts: tries run side by side and finish in any order, and a
+        # restart lines the log up again by this number (restore_log). Numbered at the start, two tries begun at one
+        # mock time came back in the order they began, not the order they were logged in.
+        record.id = f"cb_{next(self._ids)}"
         self._record(record)
         if self.persist is not None:
             self.persist.flush_soon()

@@ -171,7 +171,11 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
     if error.context:
         from jsonschema.exceptions import best_match
 
-        best = best_match(error.context)
+        # A branch that fails on `type` is one the value was never meant for: when another branch's type fits and it
+        # fails on something else (Infobip's validityPeriod 0: an integer under its minimum), that is what is wrong.
+        # best_match named the string branch ("must be of type string, got number").
+        fitting = [e for e in error.context if e.validator != "type"]
+        best = best_match(fitting or error.context)
         if best is not None:
             return _leaves(best)
     return [error]

@@ -459,6 +459,22 @@ async def test_viber_content_rules(mock_client):
         assert status == 200, viber
 
 
+async def test_the_reason_for_a_bad_validity_names_the_rule_of_the_branch_its_type_fits(mock_client):
+    # validityPeriod is an integer or a string of digits (anyOf). jsonschema's best_match named the string branch for
+    # an integer under the minimum: "must be of type string, got number", about a number that is one.
+    reasons = {
+        0: "viber.validityPeriod: 0 is less than the minimum of 1",
+        -5: "viber.validityPeriod: -5 is less than the minimum of 1",
+        1.5: "viber.validityPeriod must be of type integer, got number",  # fits no branch: as before
+        "0": "viber.validityPeriod: '0' does not match",
+    }
+    for value, reason in reasons.items():
+        status, body, headers = await post(mock_client, "/omni/1/advanced",
+                                           advanced(viber={"text": "t", "validityPeriod": value}))
+        assert (status, body) == (400, BAD_REQUEST), value
+        assert headers["X-Mock-Reason"].startswith(reason), (value, headers["X-Mock-Reason"])
+
+
 async def test_viber_button_text_is_at_most_20_characters_as_the_seed_page_says(mock_client):
     # seeds/003 (OMNI channel: Viber example): buttonText "Viber button label. Max 20 characters." The mock took the
     # 2026 OAS's 30, which infobip.md leaves open (decision 12), so the page wins: 21 to 30 characters were accepted.

@@ -17,6 +17,7 @@ from ..core.events import (CALLBACK_ATTEMPTED, CLOSED, EVENTS_DROPPED, MESSAGE_C
                            MESSAGES_CLEARED, RESET, Event)
 from ..core.models import Status
 from ..core.rules import RuleError
+from ..core.store import REMOVED
 from ..core.errors import reason_header
 from ..httputil import BodyError, json_response, json_text, parse_json, read_bytes
 from ..journal import REQUEST_RECORDED
@@ -192,6 +193,10 @@ async def force_status(request: web.Request) -> web.Response:
     if message is None:
         raise ControlError(404, "no messages yet" if message_id == "latest" else f"no message {message_id!r}")
     body = await read_body(request, "message_status.request")
+    # Not stored any more: a DELETE /_mock/messages or a reset came while the body was read. Forced all the same, the
+    # gone message fired its callbacks, and its durable row was written back (it came back at the next start).
+    if message.seq == REMOVED:
+        raise ControlError(404, f"no message {message.id!r}")
     try:
         core.force_status(message, Status(body["status"]))
     except StateConflict as exc:

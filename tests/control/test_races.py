@@ -1,0 +1,51 @@
+"""Interleavings found in review: a control or provider request whose handler awaits its body while another request
+(a reset, a clear) changes the state it looked up before that await."""
+
+from __future__ import annotations
+
+import asyncio
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from mock_server.control import routes as control_routes
+from tests.control.test_control import get, send
+
+
+class BodyGate:
+    """Holds a handler at its body read: `reached` is set once it is there; the read goes on after `release()`.
+    A handler suspends there whenever the body comes after the headers, so this only makes that moment certain."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> None:
+        self.reached = asyncio.Event()
+        self._go = asyncio.Event()
+        original = module.read_bytes
+
+        async def gated(request: Any) -> bytes:
+            self.reached.set()
+            await self._go.wait()
+            return await original(request)
+
+        monkeypatch.setattr(module, "read_bytes", gated)
+
+    def release(self) -> None:
+        self._go.set()
+
+
+async def test_a_forced_status_whose_message_is_cleared_while_its_body_is_read_is_404(
+        mock_client, callback_receiver, monkeypatch):
+    await send(mock_client, "0901255500", CallbackUrl=callback_receiver.url)
+    _, message = await get(mock_client, "/_mock/messages/latest")
+    gate = BodyGate(monkeypatch, control_routes)
+    forcing = asyncio.ensure_future(
+        mock_client.post(f"/_mock/messages/{message['id']}/status", json={"status": "delivered"}))
+    await gate.reached.wait()
+    assert (await mock_client.delete("/_mock/messages")).status == 200
+    gate.release()
+    resp = await forcing
+    assert resp.status == 404, await resp.text()
+    # Nothing is owed or sent for a message that is gone.
+    _, health = await get(mock_client, "/_mock/health")
+    assert health["counts"]["callbacks_pending"] == 0 and health["counts"]["messages"] == 0
+    assert (await get(mock_client, "/_mock/callbacks"))[1]["total"] == 0

@@ -49,3 +49,22 @@ async def test_a_forced_status_whose_message_is_cleared_while_its_body_is_read_i
     _, health = await get(mock_client, "/_mock/health")
     assert health["counts"]["callbacks_pending"] == 0 and health["counts"]["messages"] == 0
     assert (await get(mock_client, "/_mock/callbacks"))[1]["total"] == 0
+
+
+@pytest.mark.parametrize("path, body, field, expected", [
+    ("balance", {"balance": 5}, "balance", 5),
+    ("brandnames", {"brandname": "NEWBRAND"}, "brandnames", ["BAT DONG SAN GIA TOT", "MOCKBRAND", "NEWBRAND"]),
+])
+async def test_an_esms_account_change_made_across_a_reset_lands_on_the_account_served(
+        mock_client, monkeypatch, path, body, field, expected):
+    gate = BodyGate(monkeypatch, control_routes)
+    changing = asyncio.ensure_future(mock_client.post(f"/_mock/accounts/esms/ESMS_SANDBOX_KEY/{path}", json=body))
+    await gate.reached.wait()
+    assert (await mock_client.post("/_mock/reset")).status == 200
+    gate.release()
+    resp = await changing
+    assert resp.status == 200 and (await resp.json())[field] == expected
+    # The answer said so; the account that sends are checked against says so too (it was the one reset replaced).
+    _, accounts = await get(mock_client, "/_mock/accounts")
+    (account,) = [a for a in accounts["esms"] if a["api_key"] == "ESMS_SANDBOX_KEY"]
+    assert account[field] == expected

@@ -12,6 +12,8 @@ from .backend import NAME, Account, EsmsBackend
 
 
 def _account(request: web.Request) -> Account:
+    # Looked up once the body is read, never before: a reset while it was read replaces every Account, and the change
+    # landed on the old one (answered 200; the account sends are checked against kept its configured balance).
     backend: EsmsBackend = request.config_dict[core_key].providers[NAME].backend  # type: ignore[assignment]
     account = backend.accounts.get(request.match_info["api_key"])
     if account is None:
@@ -21,16 +23,16 @@ def _account(request: web.Request) -> Account:
 
 async def set_balance(request: web.Request) -> web.Response:
     """`{"balance": N}` sets it, `{"add": N}` tops it up (negative drains it)."""
-    account = _account(request)
     body = await read_body(request, "esms_balance.request")
+    account = _account(request)
     account.balance = apply_balance(account.balance, body)
     return json_response({"api_key": account.api_key, "balance": float(account.balance)})
 
 
 async def add_brandname(request: web.Request) -> web.Response:
     """`{"brandname": "X"}` registers a Viber brandname on the account."""
-    account = _account(request)
     body = await read_body(request, "esms_brandname.request")
+    account = _account(request)
     if body["brandname"] not in account.brandnames:
         account.brandnames.append(body["brandname"])
     return json_response({"api_key": account.api_key, "brandnames": account.brandnames})

@@ -68,3 +68,23 @@ async def test_an_esms_account_change_made_across_a_reset_lands_on_the_account_s
     _, accounts = await get(mock_client, "/_mock/accounts")
     (account,) = [a for a in accounts["esms"] if a["api_key"] == "ESMS_SANDBOX_KEY"]
     assert account[field] == expected
+
+
+async def test_a_scenario_update_made_across_a_reset_leaves_the_account_a_default(mock_client, monkeypatch):
+    from mock_server.providers.infobip import routes as infobip_routes
+    from tests.providers.test_infobip import SEED_AUTH, SEED_KEY
+
+    flow = [{"from": "InfoSMS", "channel": "SMS"}]
+    resp = await mock_client.post("/omni/1/scenarios", json={"name": "SMS only", "flow": flow}, headers=SEED_AUTH)
+    created = await resp.json()
+    gate = BodyGate(monkeypatch, infobip_routes)
+    updating = asyncio.ensure_future(mock_client.put(f"/omni/1/scenarios/{created['key']}", headers=SEED_AUTH,
+                                                     json={"name": "SMS only", "flow": flow, "default": True}))
+    await gate.reached.wait()
+    assert (await mock_client.post("/_mock/reset")).status == 200  # the scenario created above is gone
+    gate.release()
+    resp = await updating
+    assert resp.status == 404, await resp.text()
+    # The configured scenario is still the default: the update did not take it away for a scenario no longer there.
+    resp = await mock_client.get("/omni/1/scenarios", headers=SEED_AUTH)
+    assert [(s["key"], s["default"]) for s in (await resp.json())["scenarios"]] == [(SEED_KEY, True)]

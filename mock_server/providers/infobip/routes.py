@@ -171,9 +171,12 @@ async def get_scenario(request: web.Request) -> web.Response:
 async def update_scenario(request: web.Request) -> web.Response:
     """Replace a scenario (404 when unknown)."""
     account = authenticate(request)
-    scenario = find_scenario(request, account)
+    find_scenario(request, account)  # an unknown key is 404 whatever the body
     body = await json_body(request)
     validate(request, "scenario.request", body)
+    # Found again once the body is read: a reset meanwhile replaced the account's scenarios, and updating the old
+    # object answered 200 for a scenario gone, and with `default: true` left the account no default scenario at all.
+    scenario = find_scenario(request, account)
     store = backend_of(request).scenarios[account.username]
     return omni_response(store.update(scenario, *scenario_fields(body)).to_json())
 

@@ -88,3 +88,24 @@ async def test_a_scenario_update_made_across_a_reset_leaves_the_account_a_defaul
     # The configured scenario is still the default: the update did not take it away for a scenario no longer there.
     resp = await mock_client.get("/omni/1/scenarios", headers=SEED_AUTH)
     assert [(s["key"], s["default"]) for s in (await resp.json())["scenarios"]] == [(SEED_KEY, True)]
+
+
+async def test_an_nxcloud_send_read_across_a_reset_is_charged_to_the_account_served(mock_client, monkeypatch):
+    from mock_server.providers.nxcloud import routes as nxcloud_routes
+    from tests.providers.test_nxcloud import KEY, send
+
+    async def balance() -> float:
+        _, accounts = await get(mock_client, "/_mock/accounts")
+        return next(a["balance"] for a in accounts["nxcloud"] if a["access_key"] == KEY)
+
+    configured = await balance()
+    gate = BodyGate(monkeypatch, nxcloud_routes)
+    sending = asyncio.ensure_future(send(mock_client))
+    await gate.reached.wait()
+    assert (await mock_client.post("/_mock/reset")).status == 200
+    gate.release()
+    answer, _ = await sending
+    assert answer["code"] == 0
+    _, message = await get(mock_client, "/_mock/messages/latest")
+    # Charged to the account that the next send is checked against, not to the one the reset replaced.
+    assert await balance() == pytest.approx(configured - float(message["meta"]["price"]))

@@ -92,6 +92,9 @@ async def viber_mt(request: web.Request) -> web.Response:
     except BodyError as exc:
         # product.md §9: an over-limit body answers HTTP 200 with 9000.
         raise NxcloudError(NxcloudCode.REQUEST_PARAMETER_ERROR, exc.reason) from None
+    # Again, once the body is read: a reset meanwhile replaced every Account, and the send was charged to (and its
+    # app's state read from) the old one, so the account the next sends are checked against was never charged.
+    account = authenticate(request, backend)
     check_sign(request, account, raw, backend.lenient_signing)
     try:
         received = parse_json(raw)

@@ -303,6 +303,10 @@ class CallbackDispatcher:
         else:
             started = time.perf_counter()
             async with self._sem:
+                if series not in self.owed:
+                    # Its message was cleared or evicted while this try waited for a free slot (forget_message): not
+                    # sent, as an owed retry is not. Checked only after the wait, it went out to the receiver.
+                    return
                 try:
                     answer = await self._client.request(request.method, url, headers=headers, body=body,
                                                         timeout=self.timeout)

@@ -109,3 +109,46 @@ async def test_an_nxcloud_send_read_across_a_reset_is_charged_to_the_account_ser
     _, message = await get(mock_client, "/_mock/messages/latest")
     # Charged to the account that the next send is checked against, not to the one the reset replaced.
     assert await balance() == pytest.approx(configured - float(message["meta"]["price"]))
+
+
+async def test_a_callback_queued_behind_a_busy_one_is_not_sent_once_its_message_is_cleared(
+        mock_settings, aiohttp_client, aiohttp_server):
+    from dataclasses import replace
+
+    from aiohttp import web
+
+    from mock_server.app import create_app
+    from mock_server.core.clock import ManualClock
+
+    # A receiver that holds its first request until told, and notes each path as it arrives.
+    paths: list[str] = []
+    arrived: dict[str, asyncio.Event] = {p: asyncio.Event() for p in ("/a", "/b", "/c")}
+    answer_first = asyncio.Event()
+
+    async def receive(request: web.Request) -> web.Response:
+        paths.append(request.path)
+        arrived[request.path].set()
+        if request.path == "/a":
+            await answer_first.wait()
+        return web.Response(text="OK")
+
+    receiver_app = web.Application()
+    receiver_app.router.add_get("/{name}", receive)
+    receiver = await aiohttp_server(receiver_app)
+    url = f"http://127.0.0.1:{receiver.port}"
+
+    # One callback at a time: B's waits for A's to be answered.
+    settings = replace(mock_settings, callbacks=replace(mock_settings.callbacks, concurrency=1))
+    client = await aiohttp_client(create_app(settings, clock=ManualClock()))
+    await send(client, "0901255500", CallbackUrl=url + "/a")
+    await send(client, "0901255500", CallbackUrl=url + "/b")
+    assert (await client.post("/_mock/clock/advance", json={"seconds": 1})).status == 200
+    await arrived["/a"].wait()
+    assert (await client.delete("/_mock/messages")).status == 200  # B's callback is owed no more
+    answer_first.set()
+    # C's callback queues behind anything still waiting (the semaphore is first come, first served): when it
+    # arrives, B's would have arrived before it.
+    await send(client, "0901255500", CallbackUrl=url + "/c")
+    assert (await client.post("/_mock/clock/advance", json={"seconds": 1})).status == 200
+    await arrived["/c"].wait()
+    assert paths == ["/a", "/c"]

@@ -54,6 +54,18 @@ async def test_a_phone_with_a_trailing_newline_is_108(mock_client, phone):
                     "ErrorMessage": f"The phone number {phone} is not valid."}
 
 
+async def test_a_bad_send_date_is_checked_after_the_request_id_length_and_before_its_reuse(mock_client):
+    # README: "… → 159 → 99 (a SendDate not yyyy-mm-dd hh:MM:ss) → 124 → …"
+    _, body, _ = await send(mock_client, viber(RequestId="r" * 51, SendDate="soon"))
+    assert body["CodeResult"] == "159"
+    _, body, _ = await send(mock_client, viber(RequestId="once"))
+    assert body["CodeResult"] == "100"
+    _, body, _ = await send(mock_client, viber(RequestId="once", SendDate="soon"))
+    assert body["CodeResult"] == "99"
+    _, body, _ = await send(mock_client, viber(RequestId="once"))
+    assert body["CodeResult"] == "124"
+
+
 @pytest.mark.parametrize("send_date", ["2026-11-26T10:00:00", "26/11/2026 10:00", 20261126])
 async def test_an_unparseable_send_date_is_a_body_level_99(mock_client, send_date):
     # A string member WCF binds without complaint: no HTTP 400 (esms.md decision 3); eSMS documents no code for it.

@@ -152,6 +152,27 @@ async def test_a_rule_rejecting_the_viber_step_fails_over_to_sms(mock_client, ad
                                                                     ("SMS", "DELIVERED_TO_HANDSET")]
 
 
+async def test_a_provider_error_rule_fails_the_send_on_the_first_step_and_ends_a_later_step(mock_client, advance):
+    # README (Failover): provider_error is the exception to a channel rule rejecting only its step: on the first step
+    # the send answers HTTP 500 as 55508 does; on a later step that step ends REJECTED_SYSTEM_ERROR.
+    resp = await mock_client.post("/_mock/rules", json={"phone": "41790000001", "provider": "infobip",
+                                                        "channel": "viber", "outcome": "provider_error"})
+    assert resp.status == 201
+    status, _, headers = await post(mock_client, "/omni/1/advanced", advanced("41790000001"))
+    assert status == 500 and "provider_error" in headers["X-Mock-Reason"]
+    await mock_client.delete("/_mock/rules")
+    for phone, outcome in (("41790000002", "undeliverable"), ("41790000002", "provider_error")):
+        resp = await mock_client.post("/_mock/rules", json={"phone": phone, "provider": "infobip",
+                                                            "channel": "viber" if outcome == "undeliverable" else "sms",
+                                                            "outcome": outcome})
+        assert resp.status == 201
+    status, body, _ = await post(mock_client, "/omni/1/advanced", advanced("41790000002"))
+    assert status == 200 and body["messages"][0]["status"]["name"] == "PENDING_ENROUTE"
+    await advance(5)
+    (report,) = await reports(mock_client)
+    assert (report["channel"], report["status"]["name"]) == ("SMS", "REJECTED_SYSTEM_ERROR")
+
+
 async def test_seen_reports_delivered_once(mock_client, advance, callback_receiver):
     await post(mock_client, "/omni/1/advanced", advanced("41793055504", notifyUrl=callback_receiver.url))
     await advance(5)

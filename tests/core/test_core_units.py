@@ -415,3 +415,38 @@ def test_shared_dicts_are_one_per_content_told_apart_by_type_and_lists_by_identi
     assert shared({"sent": True, "flow": [{"channel": "VIBER"}]}) is not first
     unhashable = {"sent": True, "tags": {"a"}}  # a set: not shared, returned as given
     assert shared(unhashable) is unhashable
+
+
+def test_store_query_by_provider_lists_exactly_what_a_walk_of_the_whole_store_lists() -> None:
+    """A provider filter walks that provider's id dict when it holds every one of its messages (bench/queries.py): the
+    answer, order, totals and limits, stays the walk of the whole store's, provider ids reused and removed included."""
+    import random
+
+    from mock_server.core.models import Status
+    from mock_server.core.store import MemoryStore
+
+    rng = random.Random(8)
+    store = MemoryStore(max_messages=60)
+    kept: list[Any] = []
+    statuses = (Status.SENT, Status.DELIVERED, Status.UNDELIVERABLE)
+    for n in range(400):
+        message = stored_message(n, rng.choice(statuses))
+        message.provider = rng.choice(("esms", "infobip", "nxcloud"))
+        if rng.random() < 0.15 and kept:  # a provider id reused (Infobip messageId, NXCLOUD requestId)
+            message.provider_id = rng.choice(kept).provider_id
+        store.add(message)
+        kept.append(message)
+        if rng.random() < 0.1:
+            store.remove(rng.choice(kept))
+        if rng.random() < 0.2:
+            changed = rng.choice(kept)
+            status = rng.choice(statuses)
+            store.changing(changed, status)
+            changed.status = status
+        for provider in ("esms", "infobip", "nxcloud"):
+            for status in (None, *statuses):
+                for limit in (None, 1, 5):
+                    whole = [m for m in reversed(list(store.all()))
+                             if m.provider == provider and (status is None or m.status is status)]
+                    items, total = store.query(provider=provider, status=status, limit=limit)
+                    assert (items, total) == (whole[:limit], len(whole)), (n, provider, status, limit)

@@ -646,3 +646,37 @@ async def test_a_finished_walk_shows_the_content_it_showed_under_way_whatever_ur
     assert [m["content"] for m in after] == [m["content"] for m in before] == [{"text": text}] * 3
     logs = (await get(mock_client, "/omni/1/logs"))[1]["results"]
     assert {(e["text"], e["messageCount"]) for e in logs} == {(text, 2)}
+
+
+async def test_logs_filtered_by_channel_status_and_sent_time_list_exactly_what_the_unfiltered_logs_hold(mock_client,
+                                                                                                       advance):
+    """channel, generalStatus and sentSince/sentUntil skip a walk before its entry is rendered (bench/queries.py): the
+    answer stays the unfiltered logs filtered, in order, at every limit, alone and combined."""
+    auth = {"Authorization": "App INFOBIP_SANDBOX_API_KEY"}
+    endings = ("55500", "55501", "55502", "55503", "55504", "55505")  # delivered, Viber -> SMS, expires, rejected, ...
+    for k in range(12):
+        resp = await mock_client.post("/omni/1/advanced", headers=auth, json={
+            "scenarioKey": "CC9F01A5DC7BEE2C2B829D203482A654", "viber": {"text": f"v{k}"}, "sms": {"text": f"s{k}"},
+            "destinations": [{"to": {"phoneNumber": f"4179{k:04d}{ending}"}} for ending in endings]})
+        assert resp.status == 200, await resp.text()
+        await advance(0.3 if k % 3 else 0.001)  # some walks under way, some done, sent at different times
+    everything = (await (await mock_client.get("/omni/1/logs?limit=1000", headers=auth)).json())["results"]
+    assert {e["channel"] for e in everything} == {"VIBER", "SMS"}
+    assert len({e["status"]["groupName"] for e in everything}) >= 3
+    sent = sorted({e["sentAt"] for e in everything})
+    middle = sent[len(sent) // 2]
+    filters = [("channel", "SMS", lambda e: e["channel"] == "SMS"),
+               ("channel", "VIBER", lambda e: e["channel"] == "VIBER"),
+               ("generalStatus", "DELIVERED", lambda e: e["status"]["groupName"] == "DELIVERED"),
+               ("generalStatus", "PENDING", lambda e: e["status"]["groupName"] == "PENDING"),
+               ("generalStatus", "UNDELIVERABLE", lambda e: e["status"]["groupName"] == "UNDELIVERABLE"),
+               ("generalStatus", "REJECTED", lambda e: e["status"]["groupName"] == "REJECTED"),
+               ("sentSince", middle, lambda e: e["sentAt"] >= middle),
+               ("sentUntil", middle, lambda e: e["sentAt"] <= middle)]
+    combos = [[f] for f in filters] + [[a, b] for i, a in enumerate(filters) for b in filters[i + 1:] if a[0] != b[0]]
+    for combo in combos:
+        for limit in (1, 3, 1000):
+            query = "&".join(f"{name}={value.replace('+', '%2B')}" for name, value, _ in combo)
+            got = (await (await mock_client.get(f"/omni/1/logs?{query}&limit={limit}", headers=auth)).json())["results"]
+            want = [e for e in everything if all(keep(e) for _, _, keep in combo)][:limit]
+            assert got == want, query

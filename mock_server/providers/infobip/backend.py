@@ -580,12 +580,37 @@ class InfobipBackend:
         for delivery in self._log_candidates(query):
             if delivery.account != account.username or self.core.store.get(delivery.message.id) is None:
                 continue
+            if not self._may_match(delivery, query):
+                continue
             entry = self._log(delivery)
             if query.matches(entry):
                 out.append(entry)
                 if len(out) >= query.limit:
                     break
         return out
+
+    def _may_match(self, delivery: Delivery, query: "LogQuery") -> bool:
+        """False when `delivery`'s log entry cannot match the channel, generalStatus or sent-time filters, told from the
+        walk without rendering it (what may match is rendered and matched as before). These filters have no index: a
+        query matching few or none walks every delivery, and rendering each first was ~7 µs of it (7 s a call at
+        1 000 000 stored; bench/queries.py, `logs generalStatus=REJECTED`)."""
+        attempt = delivery.current
+        if query.channel is not None and attempt.channel != query.channel:
+            return False
+        if query.general_status is not None:
+            if delivery.final:
+                status, _ = self._codes(delivery, attempt)
+            else:
+                status = self.send_status if attempt.sent_at is None else OmniStatus.PENDING_ENROUTE
+            if status.group_name != query.general_status:
+                return False
+        if query.sent_since is not None or query.sent_until is not None:
+            # sentAt is written to the millisecond, rounded: within 0.5 ms of this, so a 1 ms margin stays exact.
+            sent = attempt.sent_at if attempt.sent_at is not None else attempt.started_at
+            if ((query.sent_since is not None and sent < query.sent_since - 0.001)
+                    or (query.sent_until is not None and sent > query.sent_until + 0.001)):
+                return False
+        return True
 
     def _log_candidates(self, query: "LogQuery") -> Iterable[Delivery]:
         """The deliveries a logs query can match, newest first. A messageId, bulkId or `to` filter narrows them through

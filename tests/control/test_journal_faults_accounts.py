@@ -54,6 +54,11 @@ async def test_journal_filters(mock_client):
     await mock_client.get("/nowhere")
     _, by_path = await get(mock_client, "/_mock/requests", path="getbalance")
     assert [e["path"] for e in by_path["items"]] == ["/MainService.svc/json/GetBalance/a/***"]
+    # The masked path is kept once worked out (journal.Entry.path): asked again, the same; the secret never matches.
+    _, again = await get(mock_client, "/_mock/requests", path="GETBALANCE/A/")
+    assert [e["id"] for e in again["items"]] == [e["id"] for e in by_path["items"]]
+    _, secret = await get(mock_client, "/_mock/requests", path="getbalance/a/b")
+    assert (secret["items"], secret["total"]) == ([], 0)
     _, unknown = await get(mock_client, "/_mock/requests", provider="unknown", status="404")
     assert [e["path"] for e in unknown["items"]] == ["/nowhere"]
     _, everything = await get(mock_client, "/_mock/requests")

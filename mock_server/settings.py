@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from .resources import default_config_path
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "MOCK_SERVER_"
 
@@ -147,6 +150,10 @@ def _check(data: Mapping[str, Any], path: Path) -> None:
     if error is not None:
         where = format_path(error.absolute_path) or "the file"
         raise SettingsError(f"config file {path}: {where}: {error.message}")
+    # Names may grow (product.md §3), so a key the schema does not know is not refused; but a typo such as
+    # `max_attempt = 6` was ignored without a word, and the setting the user meant silently kept its default.
+    for where in _unknown_keys(data, schema, schema):
+        log.warning("config file %s: %s is not a known key: ignored", path, format_path(where))
     # Shares are probabilities (product.md §4, "a configured probability mix"); rules.Outcomes.decide takes them in
     # order, so shares over 1 in all cut the later ones short without a word ({undeliverable = 0.5, expired = 0.7}
     # expired half the messages). fsum and a hair of tolerance: 0.7 + 0.2 + 0.1 is 0.9999999999999999 in floats.
@@ -154,6 +161,34 @@ def _check(data: Mapping[str, Any], path: Path) -> None:
     if total > 1 + 1e-9:
         raise SettingsError(f"config file {path}: outcomes.mix: the shares add up to {total:g}; at most 1 (what is "
                             "left is delivered)")
+
+
+def _unknown_keys(value: Any, node: Any, root: Mapping[str, Any],
+                  where: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """The paths of the keys in `value` that its schema `node` names nowhere (an object with `properties` and no
+    `additionalProperties`), through local `$ref`s, nested objects and array items."""
+    for _ in range(8):  # a local `$ref` (#/$defs/...), followed a few times at most
+        ref = node.get("$ref") if isinstance(node, dict) else None
+        if not (isinstance(ref, str) and ref.startswith("#/")):
+            break
+        node = root
+        for part in ref[2:].split("/"):
+            node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return
+    if isinstance(value, dict):
+        props = node.get("properties")
+        extra = node.get("additionalProperties")
+        for key, sub in value.items():
+            if isinstance(props, dict) and key in props:
+                yield from _unknown_keys(sub, props[key], root, where + (key,))
+            elif isinstance(extra, dict):
+                yield from _unknown_keys(sub, extra, root, where + (key,))
+            elif isinstance(props, dict) and extra is None:
+                yield where + (key,)
+    elif isinstance(value, list) and isinstance(node.get("items"), dict):
+        for i, item in enumerate(value):
+            yield from _unknown_keys(item, node["items"], root, where + (i,))
 
 
 def _non_finite(value: Any, where: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], float] | None:

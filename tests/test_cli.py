@@ -253,3 +253,30 @@ async def test_a_config_scenario_key_ending_in_a_newline_exits_2_with_one_line(t
     status, err = await refused("--port", "0", "--config", str(config))
     assert status == 2, err
     assert err.startswith(f"mock-server: config file {config}: infobip.accounts[0].scenarios[0].key"), err
+
+
+async def test_an_unknown_config_key_is_named_on_stderr_and_the_server_still_starts(tmp_path):
+    # product.md §3: "names may grow", so an unknown key is not refused; but a typo (`max_attempt`) was ignored
+    # without a word and its setting silently kept the default.
+    config = tmp_path / "typo.toml"
+    config.write_text((ROOT / "fixtures" / "default.toml").read_text()
+                      .replace("[callbacks]", "[callbacks]\nmax_attempt = 6", 1)
+                      .replace('api_key = "ESMS_SANDBOX_KEY"', 'api_key = "ESMS_SANDBOX_KEY"\nbalanse = 3', 1))
+    proc, base = await start("--config", str(config), "--port", "0")
+    try:
+        status, health = await asyncio.to_thread(fetch, base + "/_mock/health")
+        assert status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    err = (await proc.stderr.read()).decode()
+    warned = [line.split("mock_server.settings: ", 1)[1] for line in err.splitlines() if "is not a known key" in line]
+    assert warned == [f"config file {config}: callbacks.max_attempt is not a known key: ignored",
+                      f"config file {config}: esms.accounts[0].balanse is not a known key: ignored"]
+
+
+async def test_the_shipped_config_names_no_unknown_key():
+    proc, base = await start("--port", "0")
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 15) == 0
+    assert "is not a known key" not in (await proc.stderr.read()).decode()

@@ -173,8 +173,10 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
 
         # A branch that fails on `type` is one the value was never meant for: when another branch's type fits and it
         # fails on something else (Infobip's validityPeriod 0: an integer under its minimum), that is what is wrong.
-        # best_match named the string branch ("must be of type string, got number").
-        fitting = [e for e in error.context if e.validator != "type"]
+        # best_match named the string branch ("must be of type string, got number"). Only a `type` error about the
+        # value itself says its branch does not fit: one deeper in it (latency_ms [1, "x"]: item 1 of the array branch)
+        # is what is wrong with a value whose type fits.
+        fitting = [e for e in error.context if e.validator != "type" or e.relative_path]
         best = best_match(fitting or error.context)
         if best is not None:
             return _leaves(best)

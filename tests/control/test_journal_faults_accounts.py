@@ -186,6 +186,8 @@ async def test_fault_drop_closes_the_connection_without_an_answer(mock_client):
     ({"action": "explode"}, "action"),
     ({"action": "latency"}, "latency_ms is required"),
     ({"action": "latency", "latency_ms": [500, 100]}, "low <= high"),
+    # The array branch's type fits: its item is what is wrong, not the value's type (the number branch's error).
+    ({"action": "latency", "latency_ms": [1, "x"]}, "latency_ms[1] must be of type number, got string"),
     ({"action": "http_error"}, "status is required"),
     ({"action": "http_error", "status": 418}, "status"),
     ({"action": "provider_code", "code": "99"}, "provider is required"),

@@ -486,7 +486,9 @@ async def test_the_callback_log_comes_back_in_the_order_its_tries_finished(tmp_p
         ids = {m["phone"]: m["id"] for m in await asyncio.to_thread(server.messages)}
         await asyncio.to_thread(server.advance, 1)  # both delivered at one mock time: both tries begin
         fast = await asyncio.to_thread(server.wait_for_callback, delivered=True)  # the fast one is logged first
-        assert "/fast?" in fast["url"] and got[0] == "/slow"  # though the slow one began first
+        # Though the slow one began first (spawned first at that mock time). Not asserted on `got`: which request
+        # reaches the receiver first is up to the two connections, and the restored order below is checked either way.
+        assert "/fast?" in fast["url"]
         release.set()
         await asyncio.to_thread(lambda: server.wait_for_callback(message_id=ids["0901255500"], delivered=True))
         live = await asyncio.to_thread(server.call, "GET", "/_mock/callbacks")

@@ -67,6 +67,9 @@ def _query_params() -> dict[tuple[str, str, str], dict[str, tuple[dict[str, Any]
             "phone": (text, "only this phone, in either form (0901… = 84901…)"),
             "status": ({"enum": [s.value for s in Status]}, "only messages with this status now"),
             "limit": limit(100),
+            "view": ({"enum": ["full", "summary"], "default": "full"},
+                     "summary: leave out a request body over 4 KB (a big batch's, the same on each of its messages), as "
+                     "the event stream does; GET /_mock/messages/{id} always has it"),
         },
         ("control", "/_mock/callbacks", "GET"): {
             "message_id": (text, "only this message's callback attempts"),

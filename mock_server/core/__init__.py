@@ -163,7 +163,7 @@ class Core:
             if put is not None:
                 put(message)
             if listened:
-                events.publish(MESSAGE_CREATED, message.to_json())
+                events.publish(MESSAGE_CREATED, message.to_json(summary=True))  # a big batch's body left out
 
     def _plan(self, outcome: str, validity: float | None = None) -> list[Step]:
         timing = self.settings.timing
@@ -221,7 +221,7 @@ class Core:
                 put(message)
             data = None
             if listened:
-                data = message.to_json()
+                data = message.to_json(summary=True)  # as at MESSAGE_CREATED: a big batch's body left out
                 events.publish(MESSAGE_UPDATED, data)
             if message.provider is not provider:
                 provider, hooks = message.provider, providers.get(message.provider)

@@ -115,6 +115,11 @@ _ATTEMPT_FIELDS = ("message_id", "url", "method", "attempt", "at", "status", "er
                    "response_body", "final", "delivered", "id")
 
 
+# A request body longer than this is left out of a message's summary (Message.to_json): 4 KB holds any single send and
+# a 100-phone eSMS or 50-destination Infobip one; a bigger body is its batch's, repeated on every message of it.
+SUMMARY_BODY_LIMIT = 4096
+
+
 def plain(raw_request: Any) -> Any:
     """The request body as JSON values, whichever way it is kept.
 
@@ -183,12 +188,23 @@ class Message:
             return content.of(plain(self.raw_request) if body is None else body)
         return content
 
-    def to_json(self) -> dict[str, Any]:
-        value = plain(self.raw_request)
+    def to_json(self, *, summary: bool = False) -> dict[str, Any]:
+        """The message as the control API shows it. `summary` (the event stream, `GET /_mock/messages?view=summary`)
+        leaves out a request body over SUMMARY_BODY_LIMIT bytes: a big batch's body is the same on each of its
+        messages, and a 5 000-phone eSMS send with the inbox open parsed and pushed its 65 KB body three times per
+        phone (the send took 2.5 s instead of 31 ms, its delivery 5.4 s instead of 8 ms, 157 MB of events)."""
+        raw = self.raw_request
+        if summary and isinstance(raw, bytes) and len(raw) > SUMMARY_BODY_LIMIT:
+            out = self._json(plain(raw) if isinstance(self.content, Derived) else None, None)
+            del out["raw_request"]
+            return out
+        value = plain(raw)
         # Content derived from the body (Derived) is worked out from the body as received, not as shown: the masking
         # is for the body's callback URL, and content kept as a dict (a send to several, a walk under way) shows the
         # text as sent, URLs and all, as the provider's own logs do.
-        body = shown(self.raw_request, value)
+        return self._json(value, shown(raw, value))
+
+    def _json(self, value: Any, body: Any) -> dict[str, Any]:
         return {
             "id": self.id,
             "provider": self.provider,

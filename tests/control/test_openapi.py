@@ -117,6 +117,6 @@ async def test_documented_query_parameters_are_the_ones_the_handlers_read(mock_c
                  "/omni/1/logs", "/omni/1/scenarios"):
         assert path in checked, path
     params = {p["name"]: p for p in doc["paths"]["/_mock/messages"]["get"]["parameters"]}
-    assert set(params) == {"provider", "phone", "status", "limit"}
+    assert set(params) == {"provider", "phone", "status", "limit", "view"}
     assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 100}
     validate(doc)

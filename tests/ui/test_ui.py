@@ -857,3 +857,30 @@ def test_injected_base_and_form_elements_are_refused_by_the_policy(inbox: Inbox,
     assert violations == ["base-uri", "form-action"]
     assert page.evaluate("document.baseURI") == base_before
     assert page.url == inbox.server.base + "/_mock/ui/"
+
+
+def test_a_big_batch_is_listed_from_summaries_and_its_body_fetched_when_opened(inbox: Inbox, expect):
+    # The list and the event stream carry summaries: a body over 4 KB (a big batch's, the same on each of its
+    # messages) is left out, and the inbox fetches the message whole when it is opened. The full list of two
+    # 5 000-phone sends was a 658 MB answer that held the server 18 s.
+    page = inbox.page
+    server = inbox.server
+    status, _ = server.call("POST", "/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", {"balance": 10**9})
+    assert status == 200
+    phones = [f"09{i:08d}" for i in range(400)]
+    server.esms(phones[0], "from the first load", Phones=phones)  # 400 phones: a ~5.6 KB body
+    requested: list[str] = []
+    page.on("request", lambda req: requested.append(req.url))
+    inbox.open()
+    inbox.live(expect)
+    assert any("/_mock/messages?limit=10000&view=summary" in url for url in requested)
+    live = [f"08{i:08d}" for i in range(400)]
+    server.esms(live[0], "from the live stream", Phones=live)  # arrives through the event stream, as a summary
+    for phone, text in ((phones[-1], "from the first load"), (live[-1], "from the live stream")):
+        inbox.item(phone).click()
+        view = page.locator("#view")
+        expect(view.get_by_test_id("bubble-text")).to_have_text(text)
+        raw = view.get_by_test_id("raw-request")
+        expect(raw).to_contain_text('"SecretKey": "***"')
+        expect(raw).to_contain_text(phone)
+    inbox.still_same_page()

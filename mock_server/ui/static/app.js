@@ -312,10 +312,17 @@ function notify(text, kind = 'info') {
 /** How far along a copy of a message is: a later copy never loses to an earlier one arriving late. */
 const progress = (m) => (m.history || []).length * 1000 + (m.callbacks || []).length;
 
+/** A summary (the event stream, the list's view=summary) leaves out a request body over 4 KB, a big batch's: the body
+ * never changes, so one already fetched for the message is kept. */
+function withBody(m, old) {
+  return !('raw_request' in m) && old && 'raw_request' in old ? { ...m, raw_request: old.raw_request } : m;
+}
+
 function upsert(m, { created = false } = {}) {
   if (!m || typeof m.id !== 'string') return;
   const old = state.messages.get(m.id);
   if (old && progress(old) > progress(m)) return;
+  m = withBody(m, old);
   if (!state.order.has(m.id)) state.order.set(m.id, ++state.rank);
   state.messages.set(m.id, m);
   state.touched.set(m.id, ++state.changes);
@@ -346,7 +353,9 @@ async function loadAll() {
   const gen = ++state.loadGen;
   const since = state.changes;
   try {
-    const data = await api('GET', `/messages?limit=${LOAD_LIMIT}`);
+    // Summaries: after two 5 000-phone sends the full list repeated a 65 KB body 10 000 times (658 MB, the server
+    // held for 18 s); a message's own body is fetched when it is opened (select).
+    const data = await api('GET', `/messages?limit=${LOAD_LIMIT}&view=summary`);
     if (gen !== state.loadGen) return;
     const fresh = new Map();
     const items = Array.isArray(data.items) ? data.items : [];
@@ -356,7 +365,7 @@ async function loadAll() {
       if (!m || typeof m.id !== 'string') continue;
       if (!state.order.has(m.id)) state.order.set(m.id, ++state.rank);
       const old = state.messages.get(m.id);
-      fresh.set(m.id, old && progress(old) > progress(m) ? old : m);
+      fresh.set(m.id, old && progress(old) > progress(m) ? old : withBody(m, old));
     }
     for (const [id, m] of state.messages) {
       if (!fresh.has(id) && (state.touched.get(id) ?? 0) > since) fresh.set(id, m);
@@ -850,7 +859,8 @@ function renderView() {
         : h('p', { class: 'muted' }, 'None sent yet.')),
     h('section', { 'aria-labelledby': 'raw-heading' },
       h('h3', { id: 'raw-heading' }, 'Raw request as received'),
-      h('pre', { class: 'code', 'data-testid': 'raw-request' }, h('code', {}, pretty(m.raw_request ?? null)))),
+      h('pre', { class: 'code', 'data-testid': 'raw-request' },
+        h('code', {}, 'raw_request' in m ? pretty(m.raw_request ?? null) : 'Loading the request body…'))),
     m.meta && Object.keys(m.meta).length ? h('details', { class: 'meta', 'data-open-key': 'meta' },
       h('summary', {}, 'Provider details (meta)'),
       h('pre', { class: 'code' }, h('code', {}, pretty(m.meta)))) : null);
@@ -920,6 +930,15 @@ async function select(id, { focus = false } = {}) {
   dirty.add(id);
   render();
   if (focus) els.view.focus();
+  const shown = state.messages.get(id);
+  if (shown && !('raw_request' in shown)) {
+    // A summary without its batch's big body: the message itself has it.
+    try {
+      upsert(await api('GET', `/messages/${encodeURIComponent(id)}`));
+    } catch {
+      // cleared meanwhile: the list's next update says so
+    }
+  }
 }
 
 // --- actions -----------------------------------------------------------------------------------------------------

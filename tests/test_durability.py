@@ -504,3 +504,59 @@ async def test_the_callback_log_comes_back_in_the_order_its_tries_finished(tmp_p
     finally:
         await stop(proc)
         await runner.cleanup()
+
+
+def body_rows(db: Path) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return [r[0] for r in conn.execute("SELECT key FROM kv WHERE key LIKE 'body/%'")]
+    finally:
+        conn.close()
+
+
+async def test_a_big_batch_body_is_written_once_and_comes_back_on_every_message(tmp_path: Path):
+    # Every message row repeated its batch's body: a 5 000-phone eSMS send wrote 331 MB (4.5 s) and rewrote it at
+    # each status change. A body over 4 KB is now one row that the message rows name; it goes with the last of them.
+    db = tmp_path / "mock.db"
+    first = {"ApiKey": "ESMS_SANDBOX_KEY", "SecretKey": "ESMS_SANDBOX_SECRET", "Brandname": "MOCKBRAND",
+             "SmsType": "23", "Content": "big", "Phones": [f"09{i:08d}" for i in range(400)]}
+    second = {**first, "Content": "bigger", "Phones": [f"08{i:08d}" for i in range(400)]}
+    proc, server = await start(db, env={"MOCK_SERVER_MAX_MESSAGES": "500"})
+    try:
+        await asyncio.to_thread(server.call, "POST", "/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance",
+                                {"balance": 10**9})
+        sent = await asyncio.to_thread(post, server, "/MainService.svc/json/Send_Multiple_Sms_OTT/", first)
+        assert sent["CodeResult"] == "100"
+        await asyncio.to_thread(server.advance, 1)  # each status change rewrites the message rows, not the body
+        assert len(body_rows(db)) == 1
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    proc, server = await start(db, env={"MOCK_SERVER_MAX_MESSAGES": "500"})
+    try:
+        messages = await asyncio.to_thread(server.call, "GET", "/_mock/messages?limit=1000")
+        assert messages["total"] == 400
+        assert all(m["raw_request"] == {**first, "SecretKey": "***"} and m["status"] == "delivered"
+                   for m in messages["items"])
+        # A cap of 500: the second batch evicts 300 of the first, a third the first's last 100, and its body row.
+        first_row = body_rows(db)
+        sent = await asyncio.to_thread(post, server, "/MainService.svc/json/Send_Multiple_Sms_OTT/", second)
+        assert sent["CodeResult"] == "100"
+        await asyncio.to_thread(server.advance, 1)
+        messages = await asyncio.to_thread(server.call, "GET", "/_mock/messages?limit=1000")
+        assert {m["raw_request"]["Content"] for m in messages["items"]} == {"big", "bigger"}
+        assert len(body_rows(db)) == 2 and first_row[0] in body_rows(db)
+        third = {**first, "Content": "biggest", "Phones": [f"07{i:08d}" for i in range(400)]}
+        sent = await asyncio.to_thread(post, server, "/MainService.svc/json/Send_Multiple_Sms_OTT/", third)
+        assert sent["CodeResult"] == "100"
+        await asyncio.to_thread(server.advance, 0)
+        messages = await asyncio.to_thread(server.call, "GET", "/_mock/messages?limit=1000")
+        assert {m["raw_request"]["Content"] for m in messages["items"]} == {"bigger", "biggest"}
+        assert len(body_rows(db)) == 2 and first_row[0] not in body_rows(db)
+        await asyncio.to_thread(server.call, "DELETE", "/_mock/messages")
+        await asyncio.to_thread(server.advance, 0)  # a write: the clear is on disk when it answers
+        assert body_rows(db) == []
+    finally:
+        await stop(proc)

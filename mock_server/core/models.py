@@ -223,11 +223,22 @@ class Message:
             "raw_request": body,
         }
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self, *, with_body: bool = True) -> dict[str, Any]:
         """Everything, raw (float times), for the durable store; the request body as shown, the content as to_json
-        shows it (worked out from the body as received)."""
+        shows it (worked out from the body as received). Without the body (`with_body=False`), `raw_request` is left
+        for the caller to write once for all the messages that share it (persist: a big batch's body)."""
+        if not with_body:
+            rec = self._record(plain(self.raw_request) if isinstance(self.content, Derived) else None, None)
+            del rec["raw_request"]
+            return rec
         value = plain(self.raw_request)
-        body = shown(self.raw_request, value)
+        return self._record(value, shown(self.raw_request, value))
+
+    def shown_body(self) -> Any:
+        """The request body as to_json and to_record show it (a callback URL's password masked)."""
+        return shown(self.raw_request)
+
+    def _record(self, value: Any, body: Any) -> dict[str, Any]:
         return {
             "id": self.id, "provider": self.provider, "provider_id": self.provider_id, "account": self.account,
             "phone": self.phone, "phone_intl": self.phone_intl, "channel": self.channel,

@@ -4,6 +4,7 @@ write is kept for the next one."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -100,3 +101,61 @@ async def test_a_failed_write_does_not_bring_back_what_a_reset_wiped_meanwhile(t
     await persist.flush()
     assert rows(tmp_path / "db") == {"journal/000000000001": '{"id":"req_1"}'}
     persist.close()
+
+
+def big_batch(body: bytes, count: int, start: int = 0) -> list:
+    from mock_server.core.models import Message
+
+    return [Message(id=f"m_{start + i}", provider="esms", provider_id="S1", account="k", phone="0900000000",
+                    phone_intl="84900000000", channel="viber", content={"text": "x"}, created_at=0.0,
+                    batch_id="S1", raw_request=body) for i in range(count)]
+
+
+BIG = json.dumps({"SecretKey": "***", "Phones": [f"09{i:08d}" for i in range(600)]}).encode()  # over 4 KB
+
+
+async def test_a_shared_body_row_of_a_failed_write_is_written_with_its_retry(tmp_path: Path):
+    persist = SqlitePersist(tmp_path / "db")
+    write = persist._write
+    calls = []
+
+    def failing_once(*batch):
+        calls.append(batch)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return write(*batch)
+
+    persist._write = failing_once
+    for message in big_batch(BIG, 3):
+        persist.put_message(message)
+    await persist.flush()  # fails: neither the rows nor the body row are on disk
+    await persist.flush()
+    assert len(calls) == 2 and [k for k in rows(tmp_path / "db") if k.startswith("body/")] != []
+    persist.close()
+    again = SqlitePersist(tmp_path / "db")
+    loaded = again.load()["messages"]
+    assert len(loaded) == 3 and all(json.loads(m["raw_request"]) == json.loads(BIG) for m in loaded)
+    assert len({id(m["raw_request"]) for m in loaded}) == 1  # one bytes object, shared, as when sent
+    again.close()
+
+
+async def test_an_orphaned_body_row_is_dropped_at_start_unless_a_new_row_names_it(tmp_path: Path):
+    persist = SqlitePersist(tmp_path / "db")
+    for message in big_batch(BIG, 2):
+        persist.put_message(message)
+    await persist.flush()
+    persist.close()
+    conn = sqlite3.connect(tmp_path / "db")
+    conn.execute("DELETE FROM messages")  # rows gone behind the store's back: the body row names no message
+    conn.commit()
+    conn.close()
+    again = SqlitePersist(tmp_path / "db")
+    assert again.load()["messages"] == []
+    for message in big_batch(BIG, 1, start=10):  # the same body again, in the first write after the start
+        again.put_message(message)
+    await again.flush()
+    again.close()
+    third = SqlitePersist(tmp_path / "db")
+    (loaded,) = third.load()["messages"]
+    assert json.loads(loaded["raw_request"]) == json.loads(BIG)
+    third.close()

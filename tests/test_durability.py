@@ -560,3 +560,35 @@ async def test_a_big_batch_body_is_written_once_and_comes_back_on_every_message(
         assert body_rows(db) == []
     finally:
         await stop(proc)
+
+
+async def test_a_restored_big_batch_changing_keeps_one_body_row_and_a_clear_deletes_it(tmp_path: Path):
+    # The body row is named by the digest of the body as received; a restored message holds the body as stored (its
+    # JSON as written again), another digest for a body not sent that way (Infobip keeps the bytes received): the
+    # first change after a restart wrote a second body row, and the first one kept naming the changed messages, so a
+    # clear left it on disk.
+    db = tmp_path / "mock.db"
+    proc, server = await start(db)
+    try:
+        scenario = await asyncio.to_thread(post, server, "/omni/1/scenarios", {"name": "big", "flow": [
+            {"from": "Brand", "channel": "VIBER"}]}, {"Authorization": INFOBIP_AUTH})
+        sent = await asyncio.to_thread(post, server, "/omni/1/advanced", {
+            "scenarioKey": scenario["key"], "viber": {"text": "big"},
+            "destinations": [{"to": {"phoneNumber": f"4179{i:07d}"}} for i in range(150)]},
+            {"Authorization": INFOBIP_AUTH})
+        assert len(sent["messages"]) == 150
+        assert len(body_rows(db)) == 1
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    proc, server = await start(db)
+    try:
+        await asyncio.to_thread(server.advance, 3600)  # every restored message changes: its row is rewritten
+        messages = await asyncio.to_thread(server.call, "GET", "/_mock/messages?limit=1000")
+        assert messages["total"] == 150 and "accepted" not in {m["status"] for m in messages["items"]}
+        assert len(body_rows(db)) == 1
+        await asyncio.to_thread(server.call, "DELETE", "/_mock/messages")
+        await asyncio.to_thread(server.advance, 0)
+        assert body_rows(db) == []
+    finally:
+        await stop(proc)

@@ -294,9 +294,11 @@ class SqlitePersist:
         raw = message.raw_request
         if not (isinstance(raw, bytes) and len(raw) > SUMMARY_BODY_LIMIT):
             return _dumps(message.to_record())
-        if self._last_body[0] is raw:
+        # The row it names already, if any: a restored message's bytes are the body as stored, another digest.
+        key = self._body_of.get(message.id)
+        if key is None and self._last_body[0] is raw:
             key = self._last_body[1]
-        else:
+        elif key is None:
             key = BODY_PREFIX + hashlib.sha256(raw).hexdigest()
             self._last_body = (raw, key)
         sharing = self._bodies.get(key)

@@ -255,7 +255,7 @@ class SqlitePersist:
                     for mid, m in self._messages.items()]
         for mid, m in self._messages.items():
             if m is None:
-                self._unshare(mid, kv)
+                self._unshare(mid)
         # A callable value is evaluated now, at flush time (a journal entry completed after it was put).
         kv += [(k, None if v is _DELETE else _dumps(v() if callable(v) else v)) for k, v in self._kv.items()]
         jobs_put = [(j.seq, j.due, j.kind, _dumps(list(j.args))) for j in self._jobs_put.values()]
@@ -313,7 +313,7 @@ class SqlitePersist:
         record["raw_request_ref"] = key
         return _dumps(record)
 
-    def _unshare(self, message_id: str, kv: list[tuple[str, str | None]]) -> None:
+    def _unshare(self, message_id: str) -> None:
         """A message row is deleted: the body row it named goes with the last row naming it."""
         key = self._body_of.pop(message_id, None)
         sharing = self._bodies.get(key) if key is not None else None
@@ -321,7 +321,7 @@ class SqlitePersist:
             sharing.discard(message_id)
             if not sharing:
                 del self._bodies[key]
-                kv.append((key, None))
+                self._kv[key] = _DELETE  # with the batch's kv: a failed write puts it back for the retry
 
     def load(self) -> dict[str, Any]:
         """Everything stored, read at start-up (before the server answers anything). A message row that names a

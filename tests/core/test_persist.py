@@ -159,3 +159,27 @@ async def test_an_orphaned_body_row_is_dropped_at_start_unless_a_new_row_names_i
     (loaded,) = third.load()["messages"]
     assert json.loads(loaded["raw_request"]) == json.loads(BIG)
     third.close()
+
+
+async def test_a_failed_write_of_the_last_delete_naming_a_body_row_deletes_it_with_its_retry(tmp_path: Path):
+    persist = SqlitePersist(tmp_path / "db")
+    messages = big_batch(BIG, 2)
+    for message in messages:
+        persist.put_message(message)
+    await persist.flush()
+    write = persist._write
+    calls = []
+
+    def failing_once(*batch):
+        calls.append(batch)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return write(*batch)
+
+    persist._write = failing_once
+    for message in messages:
+        persist.delete_message(message.id)
+    await persist.flush()  # fails: the rows and the body row are still on disk
+    await persist.flush()
+    assert len(calls) == 2 and rows(tmp_path / "db") == {}
+    persist.close()

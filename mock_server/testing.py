@@ -402,15 +402,17 @@ class MockServerClient:
 
 
     def _whole(self, item: dict[str, Any]) -> dict[str, Any] | None:
-        """A message from the event stream as GET /_mock/messages/{id} shows it: the stream leaves out a request body
-        over 4 KB (README, Events), which a `where` predicate, or the caller, may read: fetched only for a message
-        that passed the cheap filters (a 5 000-phone send publishes 5 000 of them). None: cleared meanwhile."""
+        """A message from the event stream with its body as GET /_mock/messages/{id} shows it: the stream leaves out a
+        request body over 4 KB (README, Events), which a `where` predicate, or the caller, may read: fetched only for a
+        message that passed the cheap filters (a 5 000-phone send publishes 5 000 of them). None: cleared meanwhile."""
         if "raw_request" in item or "provider_id" not in item or not isinstance(item.get("id"), str):
             return item  # not a message, or a whole one
         try:
-            return self.call("GET", "/_mock/messages/" + urllib.parse.quote(item["id"], safe=""))
+            whole = self.call("GET", "/_mock/messages/" + urllib.parse.quote(item["id"], safe=""))
         except MockServerError:
             return None
+        # Only the body: the rest is the change the filters passed (the message may have moved on since).
+        return {**item, "raw_request": whole.get("raw_request")}
 
 
 def _lines(stream: Any, deadline: float) -> Iterator[bytes]:

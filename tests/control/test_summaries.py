@@ -85,3 +85,28 @@ async def test_a_big_send_with_a_listener_publishes_no_body(mock_client):
     stream.close()
     assert all("raw_request" not in data for _, data in events)
     assert max(len(json.dumps(data)) for _, data in events) < 2048
+
+
+def test_wait_for_message_gives_the_change_it_matched_with_its_body(mock_server, monkeypatch):
+    # The helper fetched the message whole in place of the change that passed its filters: a message that had moved on
+    # meanwhile came back with a status it was not asked for, and `where` judged that later state, not the change.
+    import urllib.request
+
+    mock_server.call("POST", "/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", {"balance": 10**9})
+    body = batch(400, start=1000)
+
+    def send_and_deliver_instead_of_listing(**_filters: Any) -> list[dict[str, Any]]:
+        # Sent and delivered once the helper listens: the stream then holds the whole walk, `accepted` first.
+        req = urllib.request.Request(mock_server.url + SEND, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).read()
+        mock_server.advance(3600)
+        return []
+
+    monkeypatch.setattr(mock_server, "messages", send_and_deliver_instead_of_listing)
+    seen: list[str] = []
+    found = mock_server.wait_for_message(
+        phone="0900001399", status="accepted", where=lambda m: seen.append(m["status"]) or "raw_request" in m,
+        timeout=10)
+    assert found["status"] == "accepted" and seen == ["accepted"]
+    assert found["raw_request"]["Phones"] == body["Phones"]

@@ -884,3 +884,43 @@ def test_a_big_batch_is_listed_from_summaries_and_its_body_fetched_when_opened(i
         expect(raw).to_contain_text('"SecretKey": "***"')
         expect(raw).to_contain_text(phone)
     inbox.still_same_page()
+
+
+def test_an_opened_message_that_changes_while_its_body_is_fetched_gets_its_body(inbox: Inbox, expect):
+    # The open message's whole copy, fetched for its body, can be older than a change the stream brought meanwhile:
+    # the copy was dropped as stale, body and all, and the pane said "Loading the request body…" for good.
+    page = inbox.page
+    server = inbox.server
+    status, _ = server.call("POST", "/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", {"balance": 10**9})
+    assert status == 200
+    phones = [f"09{i:08d}" for i in range(400)]
+    server.esms(phones[0], "changes while fetched", Phones=phones)  # 400 phones: a ~5.6 KB body
+    status, found = server.call("GET", f"/_mock/messages?phone={phones[-1]}")
+    assert status == 200
+    message_id = found["items"][0]["id"]
+    held: list[tuple[Any, Any]] = []
+
+    def hold(route: Any) -> None:
+        held.append((route, route.fetch()))  # the message as it is now, answered to the page later
+
+    page.route(lambda url: url.endswith("/_mock/messages/" + message_id), hold)
+    inbox.open()
+    inbox.live(expect)
+    inbox.item(phones[-1]).click()
+    view = page.locator("#view")
+    expect(view.get_by_test_id("raw-request")).to_have_text("Loading the request body…")
+    for _ in range(100):  # the route handler runs while Playwright waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    status, _ = server.call("POST", f"/_mock/messages/{message_id}/status", {"status": "delivered"})
+    assert status == 200
+    expect(inbox.item(phones[-1])).to_contain_text("delivered")  # the stream's summary, newer than the copy held
+    route, response = held[0]
+    route.fulfill(response=response)
+    raw = view.get_by_test_id("raw-request")
+    expect(raw).to_contain_text('"SecretKey": "***"')
+    expect(raw).to_contain_text(phones[-1])
+    expect(inbox.item(phones[-1])).to_contain_text("delivered")
+    inbox.still_same_page()

@@ -321,7 +321,14 @@ function withBody(m, old) {
 function upsert(m, { created = false } = {}) {
   if (!m || typeof m.id !== 'string') return;
   const old = state.messages.get(m.id);
-  if (old && progress(old) > progress(m)) return;
+  if (old && progress(old) > progress(m)) {
+    // An older copy still brings the body a newer summary lacks (the whole message fetched when it was opened).
+    if ('raw_request' in m && !('raw_request' in old)) {
+      state.messages.set(m.id, { ...old, raw_request: m.raw_request });
+      scheduleRender(m.id);
+    }
+    return;
+  }
   m = withBody(m, old);
   if (!state.order.has(m.id)) state.order.set(m.id, ++state.rank);
   state.messages.set(m.id, m);

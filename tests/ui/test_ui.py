@@ -924,3 +924,37 @@ def test_an_opened_message_that_changes_while_its_body_is_fetched_gets_its_body(
     expect(raw).to_contain_text(phones[-1])
     expect(inbox.item(phones[-1])).to_contain_text("delivered")
     inbox.still_same_page()
+
+
+def test_an_opened_message_cleared_while_its_body_is_fetched_does_not_come_back(inbox: Inbox, expect):
+    # The whole copy of an opened message, fetched for its big body, answered before a clear and read after it: it was
+    # put back in the list, a message the server no longer has, until the next check of the total reloaded the list.
+    page = inbox.page
+    server = inbox.server
+    status, _ = server.call("POST", "/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", {"balance": 10**9})
+    assert status == 200
+    phones = [f"09{i:08d}" for i in range(400)]
+    server.esms(phones[0], "cleared while fetched", Phones=phones)  # 400 phones: a ~5.6 KB body
+    status, found = server.call("GET", f"/_mock/messages?phone={phones[-1]}")
+    assert status == 200
+    message_id = found["items"][0]["id"]
+    held: list[tuple[Any, Any]] = []
+    page.route(lambda url: url.endswith("/_mock/messages/" + message_id),
+               lambda route: held.append((route, route.fetch())))
+    inbox.open()
+    inbox.live(expect)
+    inbox.item(phones[-1]).click()
+    for _ in range(100):  # the route handler runs while Playwright waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    status, _ = server.call("DELETE", "/_mock/messages")
+    assert status == 200
+    expect(page.locator("#empty")).to_be_visible()
+    route, response = held[0]
+    route.fulfill(response=response)
+    page.wait_for_timeout(500)  # the copy is read (the total is checked every 5 s: well before that)
+    expect(page.locator("#list button.item")).to_have_count(0, timeout=100)
+    expect(page.locator("#empty")).to_be_visible(timeout=100)
+    inbox.still_same_page()

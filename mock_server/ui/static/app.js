@@ -941,7 +941,8 @@ async function select(id, { focus = false } = {}) {
   if (shown && !('raw_request' in shown)) {
     // A summary without its batch's big body: the message itself has it.
     try {
-      upsert(await api('GET', `/messages/${encodeURIComponent(id)}`));
+      const whole = await api('GET', `/messages/${encodeURIComponent(id)}`);
+      if (state.messages.has(id)) upsert(whole); // a clear read meanwhile: not brought back
     } catch {
       // cleared meanwhile: the list's next update says so
     }

@@ -113,7 +113,8 @@ class SqlitePersist:
         self._wipe = False  # the next write starts by deleting everything (reset)
         self._bodies: dict[str, set[str]] = {}  # a shared body's row key -> the ids of the message rows naming it
         self._body_of: dict[str, str] = {}  # message id -> the body row its row names (big bodies only)
-        self._last_body: tuple[Any, str] = (None, "")  # (body bytes, row key): a batch's messages come together
+        # (body bytes, row key, row text) of the last big body written: a batch's messages come together
+        self._last_body: tuple[Any, str, str] = (None, "", "")
         self._lock: asyncio.Lock | None = None
         self._soon: asyncio.Task[None] | None = None
         self.flushes = 0  # completed flushes, for health and tests
@@ -296,15 +297,17 @@ class SqlitePersist:
             return _dumps(message.to_record())
         # The row it names already, if any: a restored message's bytes are the body as stored, another digest.
         key = self._body_of.get(message.id)
-        if key is None and self._last_body[0] is raw:
-            key = self._last_body[1]
-        elif key is None:
-            key = BODY_PREFIX + hashlib.sha256(raw).hexdigest()
-            self._last_body = (raw, key)
+        if self._last_body[0] is not raw:
+            # The digest of the body as written (its callback URL's password masked), not as received: a digest of
+            # the password-bearing bytes on disk would let a guess at the password be checked offline.
+            text = _dumps(message.shown_body())
+            self._last_body = (raw, BODY_PREFIX + hashlib.sha256(text.encode("ascii")).hexdigest(), text)
+        _, digest_key, text = self._last_body
+        key = key or digest_key
         sharing = self._bodies.get(key)
         if sharing is None:
             sharing = self._bodies[key] = set()
-            kv.append((key, _dumps(message.shown_body())))
+            kv.append((key, text if key == digest_key else _dumps(message.shown_body())))
             new_bodies.append(key)
             self._kv.pop(key, None)  # a delete of the same body's orphaned row (load) would come after this write
         sharing.add(message.id)

@@ -886,43 +886,45 @@ def test_a_big_batch_is_listed_from_summaries_and_its_body_fetched_when_opened(i
     inbox.still_same_page()
 
 
-def test_an_opened_message_that_changes_while_its_body_is_fetched_gets_its_body(inbox: Inbox, expect):
-    # The open message's whole copy, fetched for its body, can be older than a change the stream brought meanwhile:
-    # the copy was dropped as stale, body and all, and the pane said "Loading the request body…" for good.
-    page = inbox.page
-    server = inbox.server
+def open_with_its_body_held(inbox: Inbox, expect: Any, text: str) -> tuple[str, str, Any, Any]:
+    """A 400-phone batch (a ~5.6 KB body, left out of summaries) whose last message is opened while the fetch of its
+    whole copy is held: (phone, message id, the held route, the answer it will be given)."""
+    page, server = inbox.page, inbox.server
     status, _ = server.call("POST", "/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", {"balance": 10**9})
     assert status == 200
     phones = [f"09{i:08d}" for i in range(400)]
-    server.esms(phones[0], "changes while fetched", Phones=phones)  # 400 phones: a ~5.6 KB body
+    server.esms(phones[0], text, Phones=phones)
     status, found = server.call("GET", f"/_mock/messages?phone={phones[-1]}")
     assert status == 200
     message_id = found["items"][0]["id"]
     held: list[tuple[Any, Any]] = []
-
-    def hold(route: Any) -> None:
-        held.append((route, route.fetch()))  # the message as it is now, answered to the page later
-
-    page.route(lambda url: url.endswith("/_mock/messages/" + message_id), hold)
+    page.route(lambda url: url.endswith("/_mock/messages/" + message_id),
+               lambda route: held.append((route, route.fetch())))  # the message as it is now, answered later
     inbox.open()
     inbox.live(expect)
     inbox.item(phones[-1]).click()
-    view = page.locator("#view")
-    expect(view.get_by_test_id("raw-request")).to_have_text("Loading the request body…")
-    for _ in range(100):  # the route handler runs while Playwright waits
+    expect(page.locator("#view").get_by_test_id("raw-request")).to_have_text("Loading the request body…")
+    # Playwright runs a route handler while it waits for something: a bounded wait in short steps, until it has.
+    for _ in range(100):
         if held:
             break
         page.wait_for_timeout(50)
     assert len(held) == 1
-    status, _ = server.call("POST", f"/_mock/messages/{message_id}/status", {"status": "delivered"})
+    return phones[-1], message_id, *held[0]
+
+
+def test_an_opened_message_that_changes_while_its_body_is_fetched_gets_its_body(inbox: Inbox, expect):
+    # The open message's whole copy, fetched for its body, can be older than a change the stream brought meanwhile:
+    # the copy was dropped as stale, body and all, and the pane said "Loading the request body…" for good.
+    phone, message_id, route, response = open_with_its_body_held(inbox, expect, "changes while fetched")
+    status, _ = inbox.server.call("POST", f"/_mock/messages/{message_id}/status", {"status": "delivered"})
     assert status == 200
-    expect(inbox.item(phones[-1])).to_contain_text("delivered")  # the stream's summary, newer than the copy held
-    route, response = held[0]
+    expect(inbox.item(phone)).to_contain_text("delivered")  # the stream's summary, newer than the copy held
     route.fulfill(response=response)
-    raw = view.get_by_test_id("raw-request")
+    raw = inbox.page.locator("#view").get_by_test_id("raw-request")
     expect(raw).to_contain_text('"SecretKey": "***"')
-    expect(raw).to_contain_text(phones[-1])
-    expect(inbox.item(phones[-1])).to_contain_text("delivered")
+    expect(raw).to_contain_text(phone)
+    expect(inbox.item(phone)).to_contain_text("delivered")
     inbox.still_same_page()
 
 
@@ -930,31 +932,14 @@ def test_an_opened_message_cleared_while_its_body_is_fetched_does_not_come_back(
     # The whole copy of an opened message, fetched for its big body, answered before a clear and read after it: it was
     # put back in the list, a message the server no longer has, until the next check of the total reloaded the list.
     page = inbox.page
-    server = inbox.server
-    status, _ = server.call("POST", "/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", {"balance": 10**9})
-    assert status == 200
-    phones = [f"09{i:08d}" for i in range(400)]
-    server.esms(phones[0], "cleared while fetched", Phones=phones)  # 400 phones: a ~5.6 KB body
-    status, found = server.call("GET", f"/_mock/messages?phone={phones[-1]}")
-    assert status == 200
-    message_id = found["items"][0]["id"]
-    held: list[tuple[Any, Any]] = []
-    page.route(lambda url: url.endswith("/_mock/messages/" + message_id),
-               lambda route: held.append((route, route.fetch())))
-    inbox.open()
-    inbox.live(expect)
-    inbox.item(phones[-1]).click()
-    for _ in range(100):  # the route handler runs while Playwright waits
-        if held:
-            break
-        page.wait_for_timeout(50)
-    assert len(held) == 1
-    status, _ = server.call("DELETE", "/_mock/messages")
+    _, message_id, route, response = open_with_its_body_held(inbox, expect, "cleared while fetched")
+    status, _ = inbox.server.call("DELETE", "/_mock/messages")
     assert status == 200
     expect(page.locator("#empty")).to_be_visible()
-    route, response = held[0]
-    route.fulfill(response=response)
-    page.wait_for_timeout(500)  # the copy is read (the total is checked every 5 s: well before that)
+    with page.expect_event("requestfinished", lambda req: req.url.endswith("/_mock/messages/" + message_id)):
+        route.fulfill(response=response)
+    # The page reads the answer in its next turns: let two frames pass (the total is checked every 5 s only).
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     expect(page.locator("#list button.item")).to_have_count(0, timeout=100)
     expect(page.locator("#empty")).to_be_visible(timeout=100)
     inbox.still_same_page()

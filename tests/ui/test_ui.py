@@ -943,3 +943,35 @@ def test_an_opened_message_cleared_while_its_body_is_fetched_does_not_come_back(
     expect(page.locator("#list button.item")).to_have_count(0, timeout=100)
     expect(page.locator("#empty")).to_be_visible(timeout=100)
     inbox.still_same_page()
+
+
+def test_a_linked_message_cleared_while_it_is_fetched_is_not_brought_back(inbox: Inbox, expect):
+    # A link to a message (#m=<id>) fetches it when the page starts, before the list has loaded; a clear read while
+    # that answer travelled put the cleared message back in the list and the view.
+    page, server = inbox.page, inbox.server
+    server.esms("0901255500", "linked, then cleared")
+    status, found = server.call("GET", "/_mock/messages?phone=0901255500")
+    assert status == 200
+    message_id = found["items"][0]["id"]
+    held: list[tuple[Any, Any]] = []
+    page.route(lambda url: url.endswith("/_mock/messages/" + message_id),
+               lambda route: held.append((route, route.fetch())))
+    page.goto(server.base + "/_mock/ui/#m=" + message_id)
+    page.evaluate("window.__noReload = true")  # as Inbox.open does
+    inbox.live(expect)
+    for _ in range(100):  # Playwright runs a route handler while it waits for something
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    status, _ = server.call("DELETE", "/_mock/messages")
+    assert status == 200
+    expect(page.locator("#empty")).to_be_visible()
+    route, response = held[0]
+    with page.expect_event("requestfinished", lambda req: req.url.endswith("/_mock/messages/" + message_id)):
+        route.fulfill(response=response)
+    # The page reads the answer in its next turns: let two frames pass (the total is checked every 5 s only).
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    expect(page.locator("#view")).to_contain_text("is not in the inbox", timeout=100)
+    expect(page.locator("#list button.item")).to_have_count(0, timeout=100)
+    inbox.still_same_page()

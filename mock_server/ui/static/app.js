@@ -32,6 +32,7 @@ const state = {
   pollTimer: null,
   retryMs: 1000,
   loadGen: 0, // the newest full load; older answers are dropped
+  clears: 0, // clears and resets seen: a message fetched across one is not brought back
   changes: 0, // counts updates brought by events
   touched: new Map(), // id -> `changes` when an event last updated it
 };
@@ -453,6 +454,7 @@ function connect() {
   es.addEventListener('message.updated', (e) => upsert(parseData(e)));
   es.addEventListener('callback.attempted', (e) => onCallback(parseData(e)));
   const cleared = () => {
+    state.clears += 1;
     state.messages.clear();
     state.touched.clear();
     state.total = 0;
@@ -927,8 +929,12 @@ async function select(id, { focus = false } = {}) {
     return;
   }
   if (!state.messages.has(id)) {
+    const clears = state.clears;
     try {
-      upsert(await api('GET', `/messages/${encodeURIComponent(id)}`));
+      const found = await api('GET', `/messages/${encodeURIComponent(id)}`);
+      // Answered before a clear that was read while it travelled: the server has it no more.
+      if (state.clears !== clears) throw new Error('cleared');
+      upsert(found);
     } catch {
       renderMissing(id);
       return;
@@ -974,6 +980,7 @@ async function clearInbox() {
   try {
     const out = await api('DELETE', '/messages');
     state.loadGen += 1; // a list fetched before the clear must not bring the messages back
+    state.clears += 1;
     state.messages.clear();
     state.touched.clear();
     state.total = 0;

@@ -333,8 +333,16 @@ class SqlitePersist:
         bodies = {k: v for k, v in data["kv"].items() if k.startswith(BODY_PREFIX)}
         data["kv"] = {k: v for k, v in data["kv"].items() if not k.startswith(BODY_PREFIX)}
         shared = {key: _dumps(body).encode("ascii") for key, body in bodies.items()}
+        inline: dict[str, bytes] = {}  # big bodies written inside message rows (files from before body rows)
         for record in data["messages"]:
             key = record.pop("raw_request_ref", None)
+            body = record.get("raw_request")
+            if key is None and isinstance(body, (dict, list)):
+                # One bytes object per distinct big body, as when sent: summaries leave it out, and the next write
+                # of these rows puts it in a body row of its own.
+                text = _dumps(body)
+                if len(text) > SUMMARY_BODY_LIMIT:
+                    record["raw_request"] = inline.setdefault(text, text.encode("ascii"))
             if key is not None:
                 record["raw_request"] = shared.get(key)
                 self._bodies.setdefault(key, set()).add(record["id"])

@@ -201,3 +201,33 @@ async def test_a_body_row_is_keyed_by_the_digest_of_what_it_stores_not_of_the_pa
     assert "s3cret" not in value and "user:***@127.0.0.1:9" in value
     assert key == "body/" + hashlib.sha256(value.encode("ascii")).hexdigest()
     assert key != "body/" + hashlib.sha256(body).hexdigest()
+
+
+async def test_big_bodies_written_inside_message_rows_come_back_shared_and_move_to_a_body_row(tmp_path: Path):
+    # Files written before body rows keep each message's body inline: read back as one parsed copy per message, the
+    # summaries carried them and every later write repeated them. They come back as one bytes object per body.
+    from mock_server.core.models import Message
+
+    persist = SqlitePersist(tmp_path / "db")
+    persist.close()
+    body = json.loads(BIG)
+    conn = sqlite3.connect(tmp_path / "db")
+    for message in big_batch(BIG, 2):
+        record = message.to_record()
+        record["raw_request"] = body  # the old row: the body inline, parsed
+        conn.execute("INSERT INTO messages(id, record) VALUES (?, ?)", (message.id, json.dumps(record)))
+    conn.commit()
+    conn.close()
+    again = SqlitePersist(tmp_path / "db")
+    loaded = again.load()["messages"]
+    assert len({id(m["raw_request"]) for m in loaded}) == 1 and json.loads(loaded[0]["raw_request"]) == body
+    messages = [Message.from_record(m) for m in loaded]
+    assert "raw_request" not in messages[0].to_json(summary=True)
+    for message in messages:
+        again.put_message(message)  # their next change
+    await again.flush()
+    again.close()
+    assert len([k for k in rows(tmp_path / "db") if k.startswith("body/")]) == 1
+    conn = sqlite3.connect(tmp_path / "db")
+    assert all("raw_request_ref" in json.loads(r[0]) for r in conn.execute("SELECT record FROM messages"))
+    conn.close()

@@ -479,7 +479,7 @@ class InfobipBackend:
         done_at = attempt.done_at if attempt.done_at is not None else self.core.clock.now()
         return codec.report(
             bulk_id=delivery.bulk_id, message_id=delivery.message_id, to=delivery.to,
-            sent_at=attempt.sent_at if attempt.sent_at is not None else attempt.started_at, done_at=done_at,
+            sent_at=attempt.sent_or_started, done_at=done_at,
             message_count=self._count(attempt, self._data(delivery, attempt)), mcc_mnc=delivery.mcc_mnc,
             price_obj=codec.price(0.0 if status.group_name == "REJECTED" else self.prices.get(attempt.channel, 0.0),
                                   self.currency),
@@ -597,16 +597,11 @@ class InfobipBackend:
         attempt = delivery.current
         if query.channel is not None and attempt.channel != query.channel:
             return False
-        if query.general_status is not None:
-            if delivery.final:
-                status, _ = self._codes(delivery, attempt)
-            else:
-                status = self.send_status if attempt.sent_at is None else OmniStatus.PENDING_ENROUTE
-            if status.group_name != query.general_status:
-                return False
+        if query.general_status is not None and self._log_status(delivery).group_name != query.general_status:
+            return False
         if query.sent_since is not None or query.sent_until is not None:
             # sentAt is written to the millisecond, rounded: within 0.5 ms of this, so a 1 ms margin stays exact.
-            sent = attempt.sent_at if attempt.sent_at is not None else attempt.started_at
+            sent = attempt.sent_or_started
             if ((query.sent_since is not None and sent < query.sent_since - 0.001)
                     or (query.sent_until is not None and sent > query.sent_until + 0.001)):
                 return False
@@ -628,13 +623,17 @@ class InfobipBackend:
         found = {d.message.id: d for m in messages if m is not None and (d := self.deliveries.get(m.id)) is not None}
         return sorted(found.values(), key=_walk_order, reverse=True)
 
-    def _log(self, delivery: Delivery) -> dict[str, Any]:
+    def _log_status(self, delivery: Delivery) -> OmniStatus:
+        """The status a log entry shows: the final one once known, else the send's status until sent, then pending."""
         attempt = delivery.current
         if delivery.final:
-            status, _ = self._codes(delivery, attempt)
-        else:
-            status = self.send_status if attempt.sent_at is None else OmniStatus.PENDING_ENROUTE
-        sent_at = attempt.sent_at if attempt.sent_at is not None else attempt.started_at
+            return self._codes(delivery, attempt)[0]
+        return self.send_status if attempt.sent_at is None else OmniStatus.PENDING_ENROUTE
+
+    def _log(self, delivery: Delivery) -> dict[str, Any]:
+        attempt = delivery.current
+        status = self._log_status(delivery)
+        sent_at = attempt.sent_or_started
         last_change = delivery.message.history[-1].at if delivery.message.history else sent_at
         data = self._data(delivery, attempt)  # read back from the body once a walk let go of it: once per entry
         return codec.log_entry(

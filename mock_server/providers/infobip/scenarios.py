@@ -120,6 +120,11 @@ class Attempt:
     done_at: float | None = None
     status: Status | None = None  # its final neutral status, once known
 
+    @property
+    def sent_or_started(self) -> float:
+        """Its sentAt in reports and logs: when it was sent, or when it began if it never was."""
+        return self.sent_at if self.sent_at is not None else self.started_at
+
 
 def next_step(flow: list[FlowStep], data: Mapping[str, Mapping[str, Any]], after: int) -> int | None:
     """The index of the next step after `after` that can be tried: an emulated channel the send has data for.

@@ -400,7 +400,6 @@ class MockServerClient:
                 pass
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
-
     def _whole(self, item: dict[str, Any]) -> dict[str, Any] | None:
         """A message from the event stream with its body as GET /_mock/messages/{id} shows it: the stream leaves out a
         request body over 4 KB (README, Events), which a `where` predicate, or the caller, may read: fetched only for a

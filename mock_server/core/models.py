@@ -118,6 +118,7 @@ _ATTEMPT_FIELDS = ("message_id", "url", "method", "attempt", "at", "status", "er
 # A request body longer than this is left out of a message's summary (Message.to_json): 4 KB holds any single send and
 # a 100-phone eSMS or 50-destination Infobip one; a bigger body is its batch's, repeated on every message of it.
 SUMMARY_BODY_LIMIT = 4096
+_LEFT_OUT: Any = object()  # Message._json / _record: no raw_request at all (None is a body: JSON null)
 
 
 def plain(raw_request: Any) -> Any:
@@ -195,17 +196,17 @@ class Message:
         phone (the send took 2.5 s instead of 31 ms, its delivery 5.4 s instead of 8 ms, 157 MB of events)."""
         raw = self.raw_request
         if summary and isinstance(raw, bytes) and len(raw) > SUMMARY_BODY_LIMIT:
-            out = self._json(plain(raw) if isinstance(self.content, Derived) else None, None)
-            del out["raw_request"]
-            return out
+            return self._json(None)  # the body left out (content Derived from it is still worked out from it)
         value = plain(raw)
         # Content derived from the body (Derived) is worked out from the body as received, not as shown: the masking
         # is for the body's callback URL, and content kept as a dict (a send to several, a walk under way) shows the
         # text as sent, URLs and all, as the provider's own logs do.
         return self._json(value, shown(raw, value))
 
-    def _json(self, value: Any, body: Any) -> dict[str, Any]:
-        return {
+    def _json(self, value: Any, body: Any = _LEFT_OUT) -> dict[str, Any]:
+        """`value`: the body parsed, for shown_content (None: parsed there if needed); `body`: raw_request as shown,
+        or _LEFT_OUT for none."""
+        out = {
             "id": self.id,
             "provider": self.provider,
             "provider_id": self.provider_id,
@@ -220,17 +221,17 @@ class Message:
             "batch_id": self.batch_id,
             # The callback URL in meta is the one sent to (with its credentials); shown, its password is masked.
             "meta": mask_urls_in(self.meta),
-            "raw_request": body,
         }
+        if body is not _LEFT_OUT:
+            out["raw_request"] = body
+        return out
 
     def to_record(self, *, with_body: bool = True) -> dict[str, Any]:
         """Everything, raw (float times), for the durable store; the request body as shown, the content as to_json
         shows it (worked out from the body as received). Without the body (`with_body=False`), `raw_request` is left
         for the caller to write once for all the messages that share it (persist: a big batch's body)."""
         if not with_body:
-            rec = self._record(plain(self.raw_request) if isinstance(self.content, Derived) else None, None)
-            del rec["raw_request"]
-            return rec
+            return self._record(None)
         value = plain(self.raw_request)
         return self._record(value, shown(self.raw_request, value))
 
@@ -238,8 +239,9 @@ class Message:
         """The request body as to_json and to_record show it (a callback URL's password masked)."""
         return shown(self.raw_request)
 
-    def _record(self, value: Any, body: Any) -> dict[str, Any]:
-        return {
+    def _record(self, value: Any, body: Any = _LEFT_OUT) -> dict[str, Any]:
+        """As _json, for to_record."""
+        rec = {
             "id": self.id, "provider": self.provider, "provider_id": self.provider_id, "account": self.account,
             "phone": self.phone, "phone_intl": self.phone_intl, "channel": self.channel,
             "content": self.shown_content(value), "created_at": self.created_at, "status": self.status.value,
@@ -247,8 +249,11 @@ class Message:
             "callbacks": [c.to_record() for c in self.callbacks],
             # meta keeps the callback URL as sent to (a restart sends what is owed); the body is for the inbox only,
             # kept as shown, as eSMS's SecretKey is masked before the body is kept at all.
-            "batch_id": self.batch_id, "meta": self.meta, "raw_request": body,
+            "batch_id": self.batch_id, "meta": self.meta,
         }
+        if body is not _LEFT_OUT:
+            rec["raw_request"] = body
+        return rec
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> "Message":

@@ -324,8 +324,9 @@ function upsert(m, { created = false } = {}) {
   const old = state.messages.get(m.id);
   if (old && progress(old) > progress(m)) {
     // An older copy still brings the body a newer summary lacks (the whole message fetched when it was opened).
-    if ('raw_request' in m && !('raw_request' in old)) {
-      state.messages.set(m.id, { ...old, raw_request: m.raw_request });
+    const kept = withBody(old, m);
+    if (kept !== old) {
+      state.messages.set(m.id, kept);
       scheduleRender(m.id);
     }
     return;
@@ -929,16 +930,17 @@ async function select(id, { focus = false } = {}) {
     return;
   }
   if (!state.messages.has(id)) {
-    const clears = state.clears;
+    let found = null;
     try {
-      const found = await api('GET', `/messages/${encodeURIComponent(id)}`);
-      // Answered before a clear that was read while it travelled: the server has it no more.
-      if (state.clears !== clears) throw new Error('cleared');
-      upsert(found);
+      found = await fetchWhole(id);
     } catch {
+      // the server has no such message
+    }
+    if (!found) {
       renderMissing(id);
       return;
     }
+    upsert(found);
   }
   dirty.add(id);
   render();
@@ -947,12 +949,20 @@ async function select(id, { focus = false } = {}) {
   if (shown && !('raw_request' in shown)) {
     // A summary without its batch's big body: the message itself has it.
     try {
-      const whole = await api('GET', `/messages/${encodeURIComponent(id)}`);
-      if (state.messages.has(id)) upsert(whole); // a clear read meanwhile: not brought back
+      const whole = await fetchWhole(id);
+      if (whole) upsert(whole);
     } catch {
       // cleared meanwhile: the list's next update says so
     }
   }
+}
+
+/** The message as GET /_mock/messages/{id} has it, body and all; null when a clear or reset was read while the
+ * answer travelled (the server has it no more: it must not come back). Throws when the server has no such message. */
+async function fetchWhole(id) {
+  const clears = state.clears;
+  const found = await api('GET', `/messages/${encodeURIComponent(id)}`);
+  return state.clears === clears ? found : null;
 }
 
 // --- actions -----------------------------------------------------------------------------------------------------

@@ -54,17 +54,13 @@ async def test_view_takes_full_or_summary(mock_client):
 def test_wait_for_message_gives_the_whole_message_when_the_stream_had_its_summary(mock_server, monkeypatch):
     # The sync helper matches a message from the event stream; the stream leaves out a big body, which a `where`
     # predicate (and the caller) may read: the helper fetches the message whole before matching it.
-    import urllib.request
-
     mock_server.call("POST", "/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", {"balance": 10**9})
     body = batch(400, start=500)
 
     def send_instead_of_listing(**_filters: Any) -> list[dict[str, Any]]:
         # The helper lists what is stored once it listens to the stream: sent here, the batch reaches it only
         # through the stream (no timing involved).
-        req = urllib.request.Request(mock_server.url + SEND, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(req, timeout=10).read()
+        assert mock_server.call("POST", SEND, body)["CodeResult"] == "100"
         return []
 
     monkeypatch.setattr(mock_server, "messages", send_instead_of_listing)
@@ -90,16 +86,12 @@ async def test_a_big_send_with_a_listener_publishes_no_body(mock_client):
 def test_wait_for_message_gives_the_change_it_matched_with_its_body(mock_server, monkeypatch):
     # The helper fetched the message whole in place of the change that passed its filters: a message that had moved on
     # meanwhile came back with a status it was not asked for, and `where` judged that later state, not the change.
-    import urllib.request
-
     mock_server.call("POST", "/_mock/accounts/esms/ESMS_SANDBOX_KEY/balance", {"balance": 10**9})
     body = batch(400, start=1000)
 
     def send_and_deliver_instead_of_listing(**_filters: Any) -> list[dict[str, Any]]:
         # Sent and delivered once the helper listens: the stream then holds the whole walk, `accepted` first.
-        req = urllib.request.Request(mock_server.url + SEND, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(req, timeout=10).read()
+        assert mock_server.call("POST", SEND, body)["CodeResult"] == "100"
         mock_server.advance(3600)
         return []
 
